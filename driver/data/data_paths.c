@@ -1,0 +1,2 @@
+/* placeholder until implemented */
+typedef int sf_placeholder_data_paths;
