@@ -24,7 +24,10 @@ sf_status sf_fail_context(sf_error *err, const char *fmt, ...) {
   va_end(ap);
   char joined[2 * SF_ERROR_MSG_MAX + 2];
   snprintf(joined, sizeof joined, "%s: %s", prefix, err->msg);
-  snprintf(err->msg, sizeof err->msg, "%s", joined); /* truncates long chains */
+  size_t n = strlen(joined);
+  if (n >= sizeof err->msg) n = sizeof err->msg - 1; /* long chains are cut */
+  memcpy(err->msg, joined, n);
+  err->msg[n] = '\0';
   return err->code;
 }
 

@@ -1,0 +1,8 @@
+/* PLACEHOLDER: replaced by the real implementation. */
+#include "cpu_ops.h"
+
+SF_CPU_OP(activation, sf_activation_params) {
+  (void)ctx; (void)p;
+  return sf_fail(err, SF_ERR_UNSUPPORTED, "activation: placeholder");
+}
+

@@ -1,0 +1,92 @@
+/* Elementwise and row-wise ops: embedding, norms, GEMM, rotary, activations. */
+#ifndef SCANFLASH_OPS_BASIC_H
+#define SCANFLASH_OPS_BASIC_H
+
+#include "ops/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* out[t, :] = table[ids[t], :]. An id outside [0, vocab) is an error. */
+typedef struct sf_embedding_params {
+  sf_dtype dtype;                 /* table and out */
+  int64_t n_tokens, d;
+  int32_t vocab;
+  const int32_t *ids;
+  const void *table; int64_t table_row_stride;
+  void *out; int64_t out_row_stride;
+} sf_embedding_params;
+
+/* RMSNorm: out = x / sqrt(mean(x^2) + eps) * w.
+ * LayerNorm: out = (x - mean) / sqrt(var + eps) * w + b (biased variance).
+ * Gated RMSNorm (Mamba-2, norm_before_gate = false): g = x * silu(z), then
+ * RMSNorm of g over groups of group_size channels (group_size = d / ngroups;
+ * 0 means d), times w. Statistics in fp32. */
+typedef enum sf_norm_kind { SF_NORM_RMS, SF_NORM_LAYER, SF_NORM_GATED_RMS } sf_norm_kind;
+
+typedef struct sf_norm_params {
+  sf_norm_kind kind;
+  sf_dtype dtype;                 /* x, z, weight, bias, out */
+  int64_t n_rows, d, group_size;
+  float eps;
+  const void *x; int64_t x_row_stride;
+  const void *z; int64_t z_row_stride;   /* gated only */
+  const void *weight;             /* [d] */
+  const void *bias;               /* [d] LayerNorm; may be NULL */
+  void *out; int64_t out_row_stride;     /* may alias x */
+} sf_norm_params;
+
+/* c[m, n] = a[m, k] . w[n, k]^T + bias[n]  (w is a PyTorch Linear weight),
+ * or c += ... when accumulate (the residual add folded into the GEMM). */
+typedef struct sf_gemm_params {
+  sf_dtype dtype;                 /* a and w */
+  sf_dtype out_dtype;             /* c (logits may be f32 over bf16 inputs) */
+  int64_t m, n, k;
+  const void *a; int64_t lda;
+  const void *w; int64_t ldw;
+  const void *bias;               /* [n], dtype; may be NULL */
+  void *c; int64_t ldc;
+  int accumulate;
+} sf_gemm_params;
+
+/* GPT-NeoX rotary on the first rot_dim channels of each head, in place:
+ * with h = rot_dim / 2, inv_freq[i] = base^(-2i / rot_dim), angle =
+ * position * inv_freq[i]: x[i] <- x[i] cos - x[i+h] sin and
+ * x[i+h] <- x[i+h] cos + x[i] sin for i < h. Called once for q, once for k. */
+typedef struct sf_rotary_params {
+  sf_dtype dtype;
+  int64_t n_tokens;
+  int32_t n_heads, head_dim, rot_dim;
+  float base;
+  void *x; int64_t x_token_stride, x_head_stride;
+  const int32_t *positions;       /* [n_tokens] absolute positions */
+} sf_rotary_params;
+
+/* out = f(x): GELU (exact, erf), SiLU, softplus (log1p(exp(x)), x for x > 20). */
+typedef enum sf_act_kind { SF_ACT_GELU, SF_ACT_SILU, SF_ACT_SOFTPLUS } sf_act_kind;
+
+typedef struct sf_activation_params {
+  sf_act_kind kind;
+  sf_dtype dtype;
+  int64_t n_rows, d;
+  const void *x; int64_t x_row_stride;
+  void *out; int64_t out_row_stride;     /* may alias x */
+} sf_activation_params;
+
+/* Greedy (top_k <= 1 or temperature <= 0: argmax, lowest id on ties) or
+ * top-k sampling at a temperature from the counter-based stream
+ * (seed, step, row), so a run replays exactly. Logits are fp32. */
+typedef struct sf_sample_params {
+  int32_t batch, vocab;
+  const float *logits; int64_t logits_row_stride;
+  int32_t top_k;
+  float temperature;
+  uint64_t seed, step;
+  int32_t *out_ids;               /* [batch] */
+} sf_sample_params;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,63 @@
+/* The op table: what a backend (cpu, cuda) provides and what the models
+ * call. The same model code drives both, so the cpu backend is the
+ * end-to-end reference for the cuda one. Every entry returns SF_OK or an
+ * error in err; none prints or exits. Memory entries move bytes between host
+ * and backend memory (plain memcpy on cpu). */
+#ifndef SCANFLASH_OPS_OP_TABLE_H
+#define SCANFLASH_OPS_OP_TABLE_H
+
+#include "ops/attention.h"
+#include "ops/basic.h"
+#include "ops/mamba.h"
+#include "ops/types.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SF_OP(name, params) sf_status (*name)(sf_op_ctx *ctx, const params *p, sf_error *err)
+
+struct sf_ops {
+  const char *name;               /* "cpu", "cuda" */
+  sf_dtype act_dtype;             /* activations and weights it computes in */
+
+  /* memory */
+  sf_status (*alloc)(sf_op_ctx *ctx, size_t bytes, void **ptr, sf_error *err);
+  void (*free)(sf_op_ctx *ctx, void *ptr);
+  sf_status (*upload)(sf_op_ctx *ctx, void *dst, const void *src, size_t bytes, sf_error *err);
+  sf_status (*download)(sf_op_ctx *ctx, void *dst, const void *src, size_t bytes, sf_error *err);
+  sf_status (*zero)(sf_op_ctx *ctx, void *dst, size_t bytes, sf_error *err);
+  sf_status (*sync)(sf_op_ctx *ctx, sf_error *err);
+
+  /* ops */
+  SF_OP(embedding, sf_embedding_params);
+  SF_OP(norm, sf_norm_params);
+  SF_OP(gemm, sf_gemm_params);
+  SF_OP(rotary, sf_rotary_params);
+  SF_OP(activation, sf_activation_params);
+  SF_OP(sample, sf_sample_params);
+  SF_OP(kv_append, sf_kv_append_params);
+  SF_OP(attention, sf_attention_params);         /* tiled, online softmax */
+  SF_OP(attention_naive, sf_attention_params);   /* full scores, baseline */
+  SF_OP(attention_decode, sf_attention_decode_params);
+  SF_OP(conv1d, sf_conv1d_params);
+  SF_OP(conv1d_update, sf_conv1d_update_params);
+  SF_OP(selective_scan, sf_selective_scan_params);       /* chunked */
+  SF_OP(selective_scan_naive, sf_selective_scan_params); /* sequential baseline */
+  SF_OP(selective_state_update, sf_selective_state_update_params);
+  SF_OP(ssd, sf_ssd_params);                     /* chunked (SSD) */
+  SF_OP(ssd_naive, sf_ssd_params);               /* sequential recurrence */
+  SF_OP(ssd_update, sf_ssd_update_params);
+};
+
+#undef SF_OP
+
+/* The cpu backend's table and its context setup (kernels/cpu). */
+extern const sf_ops sf_ops_cpu;
+sf_status sf_cpu_ctx_init(sf_op_ctx *ctx, int num_threads, sf_error *err);
+void sf_cpu_ctx_destroy(sf_op_ctx *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
