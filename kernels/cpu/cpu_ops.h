@@ -28,6 +28,9 @@ SF_CPU_OP(ssd, sf_ssd_params);
 SF_CPU_OP(ssd_naive, sf_ssd_params);
 SF_CPU_OP(ssd_update, sf_ssd_update_params);
 
+/* Shared argument checks of attention and attention_naive. */
+sf_status sf_cpu_attention_validate(const char *op, const sf_attention_params *p, sf_error *err);
+
 /* Every cpu op starts with this: the cpu backend computes in fp32 only. */
 #define SF_CPU_REQUIRE_F32(op, dt)                                                          \
   do {                                                                                      \

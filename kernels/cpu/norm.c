@@ -1,8 +1,95 @@
-/* PLACEHOLDER: replaced by the real implementation. */
+/* RMSNorm, LayerNorm and gated RMSNorm (Mamba-2, norm_before_gate = false),
+ * fp32 reference. Row statistics are accumulated in double; every element of a
+ * row (or group) is read before any of it is written, so out may alias x. */
+#include <math.h>
+
 #include "cpu_ops.h"
 
-SF_CPU_OP(norm, sf_norm_params) {
-  (void)ctx; (void)p;
-  return sf_fail(err, SF_ERR_UNSUPPORTED, "norm: placeholder");
+static inline float silu_f(float z) { return z / (1.0f + expf(-z)); }
+
+static void rms_row(const float *x, const float *w, float eps, int64_t d, float *out) {
+  double ss = 0.0;
+  for (int64_t i = 0; i < d; i++) ss += (double)x[i] * (double)x[i];
+  float r = (float)(1.0 / sqrt(ss / (double)d + (double)eps));
+  for (int64_t i = 0; i < d; i++) out[i] = x[i] * r * w[i];
 }
 
+static void layer_row(const float *x, const float *w, const float *b, float eps, int64_t d,
+                      float *out) {
+  double s = 0.0;
+  for (int64_t i = 0; i < d; i++) s += x[i];
+  double mean = s / (double)d, ss = 0.0;
+  for (int64_t i = 0; i < d; i++) {
+    double c = (double)x[i] - mean;
+    ss += c * c;
+  }
+  float r = (float)(1.0 / sqrt(ss / (double)d + (double)eps));
+  float m = (float)mean;
+  for (int64_t i = 0; i < d; i++) out[i] = (x[i] - m) * r * w[i] + (b ? b[i] : 0.0f);
+}
+
+/* One group of the gated norm: g = x * silu(z), out = g / rms(g) * w. */
+static void gated_group(const float *x, const float *z, const float *w, float eps, int64_t g,
+                        float *out) {
+  double ss = 0.0;
+  for (int64_t i = 0; i < g; i++) {
+    double v = (double)(x[i] * silu_f(z[i]));
+    ss += v * v;
+  }
+  float r = (float)(1.0 / sqrt(ss / (double)g + (double)eps));
+  for (int64_t i = 0; i < g; i++) out[i] = (x[i] * silu_f(z[i])) * r * w[i];
+}
+
+SF_CPU_OP(norm, sf_norm_params) {
+  (void)ctx;
+  SF_CPU_REQUIRE_F32("norm", p->dtype);
+  const char *name = p->kind == SF_NORM_RMS     ? "norm (rms)"
+                     : p->kind == SF_NORM_LAYER ? "norm (layer)"
+                                                : "norm (gated rms)";
+  if (p->kind != SF_NORM_RMS && p->kind != SF_NORM_LAYER && p->kind != SF_NORM_GATED_RMS)
+    return sf_fail(err, SF_ERR_ARG, "norm: unknown kind %d", (int)p->kind);
+  if (p->n_rows < 0 || p->d <= 0)
+    return sf_fail(err, SF_ERR_ARG, "%s: need n_rows >= 0 and d > 0, got n_rows %lld, d %lld",
+                   name, (long long)p->n_rows, (long long)p->d);
+  if (!(p->eps >= 0.0f) || isinf(p->eps))
+    return sf_fail(err, SF_ERR_ARG, "%s: eps %g must be finite and >= 0", name, (double)p->eps);
+  if (p->x_row_stride < p->d || p->out_row_stride < p->d)
+    return sf_fail(err, SF_ERR_ARG, "%s: row strides (x %lld, out %lld) must be >= d = %lld", name,
+                   (long long)p->x_row_stride, (long long)p->out_row_stride, (long long)p->d);
+  int64_t group = p->d;
+  if (p->kind == SF_NORM_GATED_RMS) {
+    if (p->group_size < 0 || (p->group_size > 0 && p->d % p->group_size != 0))
+      return sf_fail(err, SF_ERR_ARG, "%s: group_size %lld does not divide d = %lld", name,
+                     (long long)p->group_size, (long long)p->d);
+    if (p->group_size > 0) group = p->group_size;
+    if (p->z_row_stride < p->d)
+      return sf_fail(err, SF_ERR_ARG, "%s: z row stride %lld must be >= d = %lld", name,
+                     (long long)p->z_row_stride, (long long)p->d);
+  }
+  if (p->n_rows == 0) return SF_OK;
+  if (!p->x || !p->weight || !p->out || (p->kind == SF_NORM_GATED_RMS && !p->z))
+    return sf_fail(err, SF_ERR_ARG, "%s: x, weight, out%s must be non-NULL", name,
+                   p->kind == SF_NORM_GATED_RMS ? " and z" : "");
+
+  const float *x = (const float *)p->x, *z = (const float *)p->z;
+  const float *w = (const float *)p->weight, *b = (const float *)p->bias;
+  float *out = (float *)p->out;
+  const int64_t n = p->n_rows, d = p->d;
+  const sf_norm_kind kind = p->kind;
+  const float eps = p->eps;
+#pragma omp parallel for schedule(static) if (n * d > 16384)
+  for (int64_t r = 0; r < n; r++) {
+    const float *xr = x + r * p->x_row_stride;
+    float *orow = out + r * p->out_row_stride;
+    if (kind == SF_NORM_RMS) {
+      rms_row(xr, w, eps, d, orow);
+    } else if (kind == SF_NORM_LAYER) {
+      layer_row(xr, w, b, eps, d, orow);
+    } else {
+      const float *zr = z + r * p->z_row_stride;
+      for (int64_t g0 = 0; g0 < d; g0 += group)
+        gated_group(xr + g0, zr + g0, w + g0, eps, group, orow + g0);
+    }
+  }
+  return SF_OK;
+}

@@ -1,8 +1,72 @@
-/* PLACEHOLDER: replaced by the real implementation. */
+/* GPT-NeoX rotary embedding (rotate_half) on the first rot_dim channels of
+ * each head, in place, fp32 reference. With h = rot_dim / 2:
+ *   inv_freq[i] = base^(-2i / rot_dim),  angle = position * inv_freq[i],
+ *   x[i]   <- x[i]   cos - x[i+h] sin
+ *   x[i+h] <- x[i+h] cos + x[i]   sin      (i < h)
+ * The angle and its cos/sin are computed in double: at positions near 1M an
+ * fp32 angle would already be off by ~0.06 rad. */
+#include <math.h>
+#include <stdlib.h>
+
 #include "cpu_ops.h"
 
 SF_CPU_OP(rotary, sf_rotary_params) {
-  (void)ctx; (void)p;
-  return sf_fail(err, SF_ERR_UNSUPPORTED, "rotary: placeholder");
-}
+  (void)ctx;
+  SF_CPU_REQUIRE_F32("rotary", p->dtype);
+  if (p->n_tokens < 0 || p->n_heads < 0 || p->head_dim <= 0)
+    return sf_fail(err, SF_ERR_ARG,
+                   "rotary: need n_tokens >= 0, n_heads >= 0, head_dim > 0, got %lld, %d, %d",
+                   (long long)p->n_tokens, (int)p->n_heads, (int)p->head_dim);
+  if (p->rot_dim < 0 || p->rot_dim % 2 != 0 || p->rot_dim > p->head_dim)
+    return sf_fail(err, SF_ERR_ARG, "rotary: rot_dim %d must be even and in [0, head_dim = %d]",
+                   (int)p->rot_dim, (int)p->head_dim);
+  if (!(p->base > 0.0f) || isinf(p->base))
+    return sf_fail(err, SF_ERR_ARG, "rotary: base %g must be finite and > 0", (double)p->base);
+  if (p->n_tokens == 0 || p->n_heads == 0 || p->rot_dim == 0) return SF_OK;
+  if (!p->x || !p->positions)
+    return sf_fail(err, SF_ERR_ARG, "rotary: x and positions must be non-NULL");
+  for (int64_t t = 0; t < p->n_tokens; t++)
+    if (p->positions[t] < 0)
+      return sf_fail(err, SF_ERR_ARG, "rotary: token %lld has negative position %d",
+                     (long long)t, (int)p->positions[t]);
 
+  const int32_t h = p->rot_dim / 2;
+  double *inv_freq = malloc((size_t)h * sizeof *inv_freq);
+  if (!inv_freq) return sf_fail(err, SF_ERR_NOMEM, "rotary: cannot allocate %d frequencies", (int)h);
+  for (int32_t i = 0; i < h; i++)
+    inv_freq[i] = pow((double)p->base, -2.0 * (double)i / (double)p->rot_dim);
+
+  float *x = (float *)p->x;
+  int nomem = 0;
+#pragma omp parallel if (p->n_tokens * p->n_heads * p->rot_dim > 16384)
+  {
+    float *cs = malloc((size_t)h * 2 * sizeof *cs);
+    if (!cs) {
+#pragma omp atomic write
+      nomem = 1;
+    }
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < p->n_tokens; t++) {
+      if (!cs) continue;
+      float *cosv = cs, *sinv = cs + h;
+      const double pos = (double)p->positions[t];
+      for (int32_t i = 0; i < h; i++) {
+        double ang = pos * inv_freq[i];
+        cosv[i] = (float)cos(ang);
+        sinv[i] = (float)sin(ang);
+      }
+      for (int32_t hd = 0; hd < p->n_heads; hd++) {
+        float *xh = x + t * p->x_token_stride + (int64_t)hd * p->x_head_stride;
+        for (int32_t i = 0; i < h; i++) {
+          const float x1 = xh[i], x2 = xh[i + h];
+          xh[i] = x1 * cosv[i] - x2 * sinv[i];
+          xh[i + h] = x2 * cosv[i] + x1 * sinv[i];
+        }
+      }
+    }
+    free(cs);
+  }
+  free(inv_freq);
+  if (nomem) return sf_fail(err, SF_ERR_NOMEM, "rotary: cannot allocate a cos/sin table");
+  return SF_OK;
+}

@@ -61,6 +61,8 @@ typedef struct sf_attention_decode_params {
   const int32_t *cache_len;       /* [batch] */
   int32_t num_splits;             /* 0 = backend chooses */
   void *out; int64_t out_batch_stride, out_head_stride;
+  float *lse; int64_t lse_batch_stride;  /* [batch, n_heads] log-sum-exp (context-parallel
+                                            merges); may be NULL */
 } sf_attention_decode_params;
 
 #ifdef __cplusplus

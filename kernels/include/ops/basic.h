@@ -53,7 +53,9 @@ typedef struct sf_gemm_params {
 /* GPT-NeoX rotary on the first rot_dim channels of each head, in place:
  * with h = rot_dim / 2, inv_freq[i] = base^(-2i / rot_dim), angle =
  * position * inv_freq[i]: x[i] <- x[i] cos - x[i+h] sin and
- * x[i+h] <- x[i+h] cos + x[i] sin for i < h. Called once for q, once for k. */
+ * x[i+h] <- x[i+h] cos + x[i] sin for i < h. Called once for q, once for k.
+ * The angle must be reduced with about double accuracy (in fp32 it is off by
+ * ~0.06 rad at position 1M). rot_dim 0 is a no-op; rot_dim must be even. */
 typedef struct sf_rotary_params {
   sf_dtype dtype;
   int64_t n_tokens;
@@ -75,8 +77,13 @@ typedef struct sf_activation_params {
 } sf_activation_params;
 
 /* Greedy (top_k <= 1 or temperature <= 0: argmax, lowest id on ties) or
- * top-k sampling at a temperature from the counter-based stream
- * (seed, step, row), so a run replays exactly. Logits are fp32. */
+ * top-k sampling at a temperature. Logits are fp32; NaN ranks below every
+ * number. Top-k keeps the k largest (ties to the lower id) in descending
+ * order, weights exp((l - max) / temperature), and takes the first whose
+ * running sum exceeds u * total, with u from a counter-based stream so every
+ * backend replays the same tokens:
+ *   sf_rng_seed_stream(&s, seed, step); key = sf_rng_next(&s);
+ *   sf_rng_seed_stream(&r, key, row);   u = sf_rng_uniform(&r); */
 typedef struct sf_sample_params {
   int32_t batch, vocab;
   const float *logits; int64_t logits_row_stride;

@@ -25,7 +25,7 @@ const char *sf_dtype_name(sf_dtype t);
  * (positions past len[b] are ignored and left untouched); varlen batches pack
  * them (start = exclusive prefix sum of len). start/len live in backend
  * memory (host for cpu, device for cuda); batch and max_len are host values
- * so launchers can size grids. */
+ * so launchers can size grids; max_len >= every len[b], for varlen batches too. */
 typedef struct sf_seqs {
   int32_t batch;
   int64_t max_len;
