@@ -1,2 +1,0 @@
-/* placeholder until implemented */
-typedef int sf_placeholder_tokenizer;
