@@ -3,7 +3,12 @@
  * one-token update. SSM state is always fp32. For every prefill op the state
  * buffer holds the initial state on entry when has_initial_state (else zero
  * is used) and the final state on return: chunked prefill is several calls
- * that carry it. */
+ * that carry it.
+ * Defaults: chunk_size 0 means 2048 tokens for the selective scan and 256 for
+ * SSD; conv width 1..8 (conv_state may be NULL when width is 1).
+ * Aliasing: out may equal the input x/u for conv1d, the scans, ssd_naive and
+ * the update ops, never for the chunked ssd (it rereads x across chunks).
+ * The dt clamp (dt_min, dt_max) applies in ssd_update as in ssd. */
 #ifndef SCANFLASH_OPS_MAMBA_H
 #define SCANFLASH_OPS_MAMBA_H
 
