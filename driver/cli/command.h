@@ -17,5 +17,8 @@ enum { SF_EXIT_OK = 0, SF_EXIT_FAILURE = 1, SF_EXIT_USAGE = 2 };
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_prompts(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 #endif

@@ -10,6 +10,9 @@ static const sf_command commands[] = {
     {"info", "version, build features, library versions and visible GPUs", cmd_info},
     {"tokenize", "GPT-NeoX-20B BPE: text on stdin to ids (or --decode ids to text)", cmd_tokenize},
     {"prompts", "pack a HumanEval+ context of exactly L tokens ending with a problem's prompt", cmd_prompts},
+    {"plan", "expand a sweep (SPEC.yaml or quick flags): items, keys, memory, cost, predicted OOMs", cmd_plan},
+    {"generate", "greedy decoding from a prompt with a preset or a checkpoint (cpu backend)", cmd_generate},
+    {"merge", "join results files (shards) into one, keys unique: merge A.h5 B.h5 -o C.h5", cmd_merge},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 

@@ -18,7 +18,8 @@ typedef struct sf_model_config {
   sf_arch arch;
   int32_t n_layers;
   int32_t d_model;
-  int32_t vocab_size;        /* embedding rows (padded: 50280 Mamba, 50304 Pythia) */
+  int32_t vocab_size;        /* embedding rows, padded as the checkpoints: 50280 Mamba-1,
+                                50288 Mamba-2, 50304 Pythia (50432 pythia-6.9b) */
   float norm_eps;
   int tie_embeddings;        /* lm head = embedding (Mamba) */
 

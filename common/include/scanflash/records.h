@@ -34,17 +34,26 @@ enum { SF_GEN_CANONICAL = -1 }; /* generation length = the canonical solution's 
 /* One unit of scheduled work. Its key is a hash of the canonical config
  * (everything below except estimates and timeouts), stable across runs,
  * machines and rank counts: --resume and merge match on it. */
+/* Every rank expands the same spec (its text is broadcast), so an item
+ * refers to the spec's model list and problem selection by position.
+ * Conventions: kernels items have gen 0, first_problem -1 and op set;
+ * prefill items have gen 0. */
 typedef struct sf_work_item {
   char key[SF_KEY_LEN];         /* 16 hex digits */
   int32_t index;                /* position in the sweep's item list */
   int32_t kind;                 /* sf_item_kind */
   char arch[16];                /* "mamba1", "mamba2", "transformer" */
   char model[SF_NAME_LEN];      /* preset name or checkpoint label */
+  int32_t model_index;          /* entry in the spec's model list (shape, checkpoint) */
+  char op[24];                  /* kernels items: the op benchmarked */
   char dtype[8];                /* "bf16", "f16", "f32" */
   int64_t context;              /* tokens per sequence; 0 = natural prompt */
+  int64_t prefill_chunk;        /* tokens per prefill chunk; 0 = as memory allows */
   int32_t batch;
   int32_t gen;                  /* new tokens, or SF_GEN_CANONICAL */
-  int32_t first_problem;        /* sequences use problems first, first+1, ... (mod selection) */
+  int32_t first_problem;        /* position in the spec's problem selection; sequences use
+                                   positions first, first+1, ... (mod selection size) */
+  int32_t oom_predicted;        /* est_bytes exceeds the device memory budget */
   int32_t repeats, warmup;
   int32_t gpus;                 /* ranks this item needs (context parallel when > 1) */
   uint64_t seed;

@@ -2,7 +2,8 @@
  * call. The same model code drives both, so the cpu backend is the
  * end-to-end reference for the cuda one. Every entry returns SF_OK or an
  * error in err; none prints or exits. Memory entries move bytes between host
- * and backend memory (plain memcpy on cpu). */
+ * and backend memory (plain memcpy on cpu); upload returns when src may be
+ * reused, download when dst holds the data. */
 #ifndef SCANFLASH_OPS_OP_TABLE_H
 #define SCANFLASH_OPS_OP_TABLE_H
 

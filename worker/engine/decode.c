@@ -1,0 +1,42 @@
+/* Decode: one token per sequence, row b = sequence b, through the update ops
+ * (Mamba) or kv_append + attention_decode (Transformer); and the greedy choice
+ * from the last logits. */
+#include "engine/engine_internal.h"
+
+sf_status sf_session_decode(sf_session *s, const int32_t *ids, float *logits, sf_error *err) {
+  const sf_ops *o = s->ops;
+  const int32_t B = s->batch;
+  if (!ids) return sf_fail(err, SF_ERR_ARG, "decode: ids are required");
+  for (int32_t b = 0; b < B; b++) {
+    if (s->len[b] + 1 > s->max_len)
+      return sf_fail(err, SF_ERR_ARG, "decode: sequence %d is full (max_len %lld)", (int)b,
+                     (long long)s->max_len);
+    if (ids[b] < 0 || ids[b] >= s->vocab)
+      return sf_fail(err, SF_ERR_ARG, "decode: sequence %d has id %d outside [0, %d)", (int)b,
+                     (int)ids[b], (int)s->vocab);
+    s->h_past[b] = (int32_t)s->len[b];
+    s->h_cache_len[b] = (int32_t)s->len[b] + 1;
+  }
+  SF_TRY(o->upload(s->ctx, s->d_ids, ids, (size_t)B * sizeof(int32_t), err));
+  /* A token's absolute position is the number of tokens before it. */
+  SF_TRY(o->upload(s->ctx, s->d_pos, s->h_past, (size_t)B * sizeof(int32_t), err));
+  SF_TRY(o->upload(s->ctx, s->d_past, s->h_past, (size_t)B * sizeof(int32_t), err));
+  SF_TRY(o->upload(s->ctx, s->d_cache_len, s->h_cache_len, (size_t)B * sizeof(int32_t), err));
+
+  sf_pass pass = {.decode = 1, .rows = B};
+  sf_status rc = sf_forward_body(s, &pass, err);
+  if (rc == SF_OK) rc = sf_forward_head(s, s->x, B, s->logits, err);
+  if (rc != SF_OK) return sf_fail_context(err, "decode");
+  for (int32_t b = 0; b < B; b++) s->len[b]++;
+  if (logits)
+    SF_TRY(o->download(s->ctx, logits, s->logits, (size_t)B * (size_t)s->vocab * sizeof(float), err));
+  return SF_OK;
+}
+
+sf_status sf_session_sample(sf_session *s, int32_t *out_ids, sf_error *err) {
+  sf_sample_params p = {.batch = s->batch, .vocab = s->vocab, .logits = s->logits,
+                        .logits_row_stride = s->vocab, .top_k = 1, .temperature = 0.0f,
+                        .seed = 0, .step = 0, .out_ids = s->d_sampled};
+  if (s->ops->sample(s->ctx, &p, err) != SF_OK) return sf_fail_context(err, "sample");
+  return s->ops->download(s->ctx, out_ids, s->d_sampled, (size_t)s->batch * sizeof(int32_t), err);
+}

@@ -1,0 +1,126 @@
+/* The inference engine: the forward passes of the three model families
+ * (Mamba-1, Mamba-2, GPT-NeoX / Pythia) over the op table, with a session
+ * that owns the per-sequence inference state, batched and chunked prefill,
+ * one-token decode steps and a greedy generation loop.
+ *
+ * A session holds, in the model's backend memory:
+ *   Mamba-1      per layer conv state [batch, d_inner, d_conv-1] (act dtype)
+ *                and SSM state [batch, d_inner, d_state] (f32);
+ *   Mamba-2      per layer conv state [batch, d_inner + 2*n_groups*d_state,
+ *                d_conv-1] and SSM state [batch, heads, head_dim, d_state] (f32);
+ *   Transformer  per layer K and V caches [batch, max_len, n_kv_heads, head_dim];
+ * the length of every sequence (tokens consumed so far: the next token's
+ * absolute position), and activation scratch for one prefill chunk
+ * (batch * chunk_tokens tokens), which decode steps reuse.
+ *
+ * Prefill appends tokens to each sequence (a fresh session starts at length 0)
+ * in chunks of chunk_tokens per sequence that carry the state (Mamba:
+ * has_initial_state) or the KV cache (past_len), so any chunk size gives the
+ * same logits as one pass. Decode consumes one token per sequence through the
+ * update ops (conv1d_update + selective_state_update / ssd_update) or
+ * kv_append + attention_decode. Nothing here prints or exits; every failure is
+ * an sf_error (after a failed prefill or decode, reset the session).
+ *
+ * The residual stream is kept in the backend's activation dtype: f32 on the
+ * cpu backend, so mamba_ssm's residual_in_fp32 holds there. A bf16 backend
+ * will need norms that read an f32 residual and write bf16 (the norm op takes
+ * one dtype today); the residual adds already go through GEMMs with
+ * accumulate, whose out_dtype may be f32. */
+#ifndef SCANFLASH_ENGINE_H
+#define SCANFLASH_ENGINE_H
+
+#include <stdint.h>
+
+#include "model/model.h"
+#include "ops/op_table.h"
+#include "scanflash/error.h"
+
+typedef struct sf_session sf_session;
+
+/* batch sequences of at most max_len tokens each (prompt + generated);
+ * chunk_tokens: prefill chunk per sequence (0 = max_len, one pass). */
+sf_status sf_session_create(const sf_model *model, int32_t batch, int64_t max_len,
+                            int64_t chunk_tokens, sf_session **out, sf_error *err);
+void sf_session_free(sf_session *s);
+
+/* Every sequence back to length 0 (state and cache zeroed). */
+sf_status sf_session_reset(sf_session *s, sf_error *err);
+
+int32_t sf_session_batch(const sf_session *s);
+int64_t sf_session_max_len(const sf_session *s);
+int64_t sf_session_chunk_tokens(const sf_session *s);
+/* Tokens sequence b has consumed (prefill + decode). */
+int64_t sf_session_length(const sf_session *s, int32_t b);
+/* Backend bytes of the inference state (conv + SSM state, or KV cache) and of
+ * the activation scratch (including the logits buffers allocated so far). */
+int64_t sf_session_state_bytes(const sf_session *s);
+int64_t sf_session_scratch_bytes(const sf_session *s);
+
+/* A batch of token ids on the host. Padded: sequence b's ids at
+ * ids + b * row_stride (row_stride >= every len). Varlen: packed, sequence b
+ * starting at the sum of the previous lens. The layout is kept all the way
+ * down: a padded batch reaches the ops as an sf_seqs with start[b] = b * stride
+ * (the chunk's longest length), a varlen batch as packed sf_seqs. */
+typedef enum sf_batch_layout { SF_BATCH_PADDED, SF_BATCH_VARLEN } sf_batch_layout;
+
+typedef struct sf_batch_input {
+  sf_batch_layout layout;
+  const int32_t *ids;
+  const int32_t *lens;      /* [batch], >= 0 each (0: that sequence takes no tokens) */
+  int64_t row_stride;       /* padded only */
+} sf_batch_input;
+
+/* Feeds in->lens[b] tokens to every sequence b (batch = the session's),
+ * appended after what it already holds. Outputs (host, f32, either may be NULL):
+ *   last_logits [batch, vocab]: the logits at each sequence's last new token
+ *     (rows of sequences given 0 tokens are left untouched);
+ *   all_logits: the logits at every new token, laid out like the input ids
+ *     (padded: [batch, row_stride, vocab], padding rows untouched; varlen:
+ *     [sum lens, vocab]). Costs a vocab-wide GEMM over every token (tests).
+ * The session keeps the last-position logits for sf_session_sample. */
+sf_status sf_session_prefill(sf_session *s, const sf_batch_input *in, float *last_logits,
+                             float *all_logits, sf_error *err);
+
+/* One token per sequence (ids: host [batch]); logits (host [batch, vocab], f32)
+ * may be NULL. */
+sf_status sf_session_decode(sf_session *s, const int32_t *ids, float *logits, sf_error *err);
+
+/* Greedy choice (argmax, lowest id on ties; the backend's sample op) from the
+ * logits of the last prefill / decode call: out_ids host [batch]. */
+sf_status sf_session_sample(sf_session *s, int32_t *out_ids, sf_error *err);
+
+/* Greedy generation on top of a session. */
+typedef sf_status (*sf_logits_fn)(void *user, int64_t row, const float *logits, int32_t batch,
+                                  int32_t vocab, sf_error *err);
+
+typedef struct sf_generate_opts {
+  int32_t max_new_tokens;   /* >= 0 */
+  int32_t eos_id;           /* a sequence stops after producing it; < 0: never stop */
+  /* Optional: called with host logits [batch, vocab] for row 0 = the last
+   * prompt position, then row i = the logits after feeding generated token i
+   * (i = 1 .. steps): the argmax of row i is generated token i + 1. Fetching
+   * them is inside the timed regions. */
+  sf_logits_fn on_logits;
+  void *user;
+} sf_generate_opts;
+
+typedef struct sf_generate_stats {
+  int64_t prompt_tokens;    /* sum of prompt lens */
+  int64_t decode_steps;     /* decode calls: new tokens - 1 (0 when none or EOS at once) */
+  int64_t decode_tokens;    /* decode_steps * batch */
+  double prefill_s;         /* prefill + first-token choice (TTFT), backend synced */
+  double decode_s;          /* the decode steps and their token choices */
+} sf_generate_stats;
+
+/* Prefill of prompt into a session (it must be fresh or reset), then decode
+ * until max_new_tokens per sequence, or until every sequence has produced
+ * eos_id (a finished sequence keeps stepping with the rest, its further
+ * tokens dropped). out_ids: host [batch, max_new_tokens]; out_n: [batch]
+ * tokens produced per sequence (EOS included). stats may be NULL. */
+sf_status sf_generate(sf_session *s, const sf_batch_input *prompt, const sf_generate_opts *opts,
+                      int32_t *out_ids, int32_t *out_n, sf_generate_stats *stats, sf_error *err);
+
+/* Seconds on a monotonic clock (clock_gettime(CLOCK_MONOTONIC)). */
+double sf_engine_now(void);
+
+#endif

@@ -1,0 +1,114 @@
+/* Engine internals shared by its files: the session layout and the
+ * description of one forward pass over a set of tokens. */
+#ifndef SCANFLASH_ENGINE_INTERNAL_H
+#define SCANFLASH_ENGINE_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/engine.h"
+
+enum { SF_SESSION_MAX_ALLOCS = 32 };
+
+/* Scratch buffers (each [rows, width] in act dtype); widths per family:
+ *   Mamba-1      B0 xz [2*d_inner], B1 xc [d_inner], B2 x_dbl [dt_rank + 2*d_state],
+ *                B3 delta [d_inner], B4 y [d_inner]
+ *   Mamba-2      B0 zxbcdt [2*d_inner + 2*ng*d_state + heads], B1 xBC [conv_dim],
+ *                B2 y [d_inner]
+ *   Transformer  B0 ln2 out [d_model], B1 qkv [(heads + 2*kv_heads) * head_dim],
+ *                B2 attention out [heads * head_dim], B3 mlp [d_ff] */
+enum { SF_NBUF = 5 };
+
+struct sf_session {
+  const sf_model *model;
+  sf_op_ctx *ctx;
+  const sf_ops *ops;
+  sf_dtype dt;              /* activations (the backend's act dtype) */
+  size_t esz;
+  int32_t batch, vocab, d_model;
+  int64_t max_len, chunk_tokens, max_rows; /* max_rows = batch * chunk_tokens */
+
+  int64_t *len;             /* host [batch]: tokens consumed */
+
+  /* inference state: one allocation each, layer l at l * per-layer size */
+  void *conv_state;         /* Mamba: [L][batch, conv_dim, d_conv-1] */
+  float *ssm_state;         /* Mamba: [L][batch, ...] f32 */
+  void *k_cache, *v_cache;  /* Transformer: [L][batch, max_len, kv_heads, head_dim] */
+  int64_t conv_layer_elems, ssm_layer_elems, kv_layer_elems;
+  int64_t conv_dim;         /* channels of the conv (d_inner or conv_dim) */
+  int64_t state_bytes;
+
+  /* small backend arrays: the batch description of the current pass */
+  int32_t *d_ids;           /* [max_rows] */
+  int32_t *d_pos;           /* [max_rows] absolute positions */
+  int64_t *d_start;         /* [batch] */
+  int32_t *d_seqlen;        /* [batch] */
+  int32_t *d_past;          /* [batch] tokens before this pass */
+  int32_t *d_cache_len;     /* [batch] decode: past + 1 */
+  int64_t *d_dec_start;     /* [batch] = b (decode tokens as sequences of one) */
+  int32_t *d_dec_len;       /* [batch] = 1 */
+  int32_t *d_gather;        /* [batch] rows ending a sequence in this chunk */
+  int32_t *d_sampled;       /* [batch] */
+
+  /* scratch */
+  void *x;                  /* [max_rows, d_model] residual stream */
+  void *h;                  /* [max_rows, d_model] normed */
+  void *buf[SF_NBUF];
+  int64_t buf_width[SF_NBUF];
+  void *last_h;             /* [batch, d_model] gathered last rows */
+  float *logits;            /* [batch, vocab] f32: last prefill / decode logits */
+  float *logits_all;        /* [max_rows, vocab] f32, allocated on first use */
+  int64_t scratch_bytes;
+
+  /* host staging for a pass */
+  int32_t *h_ids, *h_pos;   /* [max_rows] */
+  int64_t *h_start;         /* [batch] */
+  int32_t *h_seqlen, *h_past, *h_gather, *h_gather_b; /* [batch] */
+  int32_t *h_cache_len;     /* [batch] */
+  int64_t *h_inoff;         /* [batch] where each sequence's ids start in the input */
+
+  void *allocs[SF_SESSION_MAX_ALLOCS];
+  int n_allocs;
+};
+
+/* One forward pass: rows token-major rows in the scratch (the GEMMs' m).
+ * decode: one token per sequence, row b = sequence b (update ops);
+ * else a prefill chunk described by seqs (start/len in backend memory). */
+typedef struct sf_pass {
+  int decode;
+  int64_t rows;
+  sf_seqs seqs;             /* prefill */
+  int has_initial_state;    /* prefill: some sequence had tokens before */
+} sf_pass;
+
+/* Backend allocation tracked by the session (freed with it). */
+sf_status sf_session_alloc(sf_session *s, size_t bytes, void **ptr, sf_error *err);
+
+/* The per-family layer forwards over s->x (the residual stream, updated in
+ * place) for the rows of pass. */
+sf_status sf_mamba1_layer_forward(sf_session *s, const sf_pass *pass, int32_t layer, sf_error *err);
+sf_status sf_mamba2_layer_forward(sf_session *s, const sf_pass *pass, int32_t layer, sf_error *err);
+sf_status sf_transformer_layer_forward(sf_session *s, const sf_pass *pass, int32_t layer,
+                                       sf_error *err);
+
+/* The whole model over pass: embedding of s->d_ids into s->x, then every layer. */
+sf_status sf_forward_body(sf_session *s, const sf_pass *pass, sf_error *err);
+/* Final norm and lm head: rows of src ([rows, d_model], row stride d_model)
+ * into f32 logits [rows, vocab]; the normed rows go to s->h (src is kept). */
+sf_status sf_forward_head(sf_session *s, void *src, int64_t rows, float *logits, sf_error *err);
+
+/* c[m, n] (+)= a[m, k] . w^T + bias in the session's dtype; errors get
+ * `what` as context. w is [n, k] with row stride k. */
+sf_status sf_engine_gemm(sf_session *s, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,
+                         const sf_tensor *w, const sf_tensor *bias, void *c, int64_t ldc,
+                         int accumulate, const char *what, sf_error *err);
+
+/* Element offset helpers. */
+static inline void *sf_elem(void *base, int64_t i, size_t esz) {
+  return (char *)base + (size_t)i * esz;
+}
+static inline const void *sf_celem(const void *base, int64_t i, size_t esz) {
+  return (const char *)base + (size_t)i * esz;
+}
+
+#endif

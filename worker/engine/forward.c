@@ -1,0 +1,53 @@
+/* The model-level forward: token embedding into the residual stream, the
+ * layers of the model's family, and the head (final norm + lm head). */
+#include "engine/engine_internal.h"
+
+sf_status sf_engine_gemm(sf_session *s, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,
+                         const sf_tensor *w, const sf_tensor *bias, void *c, int64_t ldc,
+                         int accumulate, const char *what, sf_error *err) {
+  sf_gemm_params g = {.dtype = s->dt, .out_dtype = s->dt, .m = m, .n = n, .k = k, .a = a,
+                      .lda = lda, .w = w->data, .ldw = k, .bias = bias ? bias->data : NULL,
+                      .c = c, .ldc = ldc, .accumulate = accumulate};
+  if (s->ops->gemm(s->ctx, &g, err) != SF_OK) return sf_fail_context(err, "%s", what);
+  return SF_OK;
+}
+
+sf_status sf_forward_body(sf_session *s, const sf_pass *pass, sf_error *err) {
+  const sf_model *m = s->model;
+  const sf_model_config *c = &m->cfg;
+  sf_embedding_params e = {
+      .dtype = s->dt, .n_tokens = pass->rows, .d = c->d_model, .vocab = c->vocab_size,
+      .ids = s->d_ids, .table = m->embed->data, .table_row_stride = c->d_model,
+      .out = s->x, .out_row_stride = c->d_model};
+  if (s->ops->embedding(s->ctx, &e, err) != SF_OK) return sf_fail_context(err, "embedding");
+  for (int32_t l = 0; l < c->n_layers; l++) {
+    sf_status rc;
+    switch (c->arch) {
+      case SF_ARCH_MAMBA1: rc = sf_mamba1_layer_forward(s, pass, l, err); break;
+      case SF_ARCH_MAMBA2: rc = sf_mamba2_layer_forward(s, pass, l, err); break;
+      case SF_ARCH_TRANSFORMER: rc = sf_transformer_layer_forward(s, pass, l, err); break;
+      default: return sf_fail(err, SF_ERR_INTERNAL, "forward: unknown architecture %d", (int)c->arch);
+    }
+    if (rc != SF_OK) return sf_fail_context(err, "layer %d", (int)l);
+  }
+  return SF_OK;
+}
+
+sf_status sf_forward_head(sf_session *s, void *src, int64_t rows, float *logits, sf_error *err) {
+  const sf_model *m = s->model;
+  const sf_model_config *c = &m->cfg;
+  const int layer_norm = c->arch == SF_ARCH_TRANSFORMER;
+  sf_norm_params n = {
+      .kind = layer_norm ? SF_NORM_LAYER : SF_NORM_RMS, .dtype = s->dt, .n_rows = rows,
+      .d = c->d_model, .eps = c->norm_eps, .x = src, .x_row_stride = c->d_model,
+      .weight = m->final_norm_w->data,
+      .bias = layer_norm && m->final_norm_b ? m->final_norm_b->data : NULL,
+      .out = s->h, .out_row_stride = c->d_model};
+  if (s->ops->norm(s->ctx, &n, err) != SF_OK) return sf_fail_context(err, "final norm");
+  sf_gemm_params g = {
+      .dtype = s->dt, .out_dtype = SF_F32, .m = rows, .n = c->vocab_size, .k = c->d_model,
+      .a = s->h, .lda = c->d_model, .w = m->lm_head->data, .ldw = c->d_model,
+      .c = logits, .ldc = c->vocab_size};
+  if (s->ops->gemm(s->ctx, &g, err) != SF_OK) return sf_fail_context(err, "lm head");
+  return SF_OK;
+}

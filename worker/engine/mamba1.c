@@ -1,0 +1,75 @@
+/* One Mamba-1 block (mamba_ssm Block + Mamba mixer, as in MambaLMHeadModel):
+ *   h = RMSNorm(x)
+ *   [xs | z] = in_proj(h)                       (no bias)
+ *   xc = SiLU(causal_conv1d(xs) + conv_bias)    (carries the conv state)
+ *   [dt_low | B | C] = x_proj(xc)               (no bias)
+ *   delta = dt_proj.weight . dt_low             (bias goes into the scan)
+ *   y = selective_scan(xc, delta, A, B, C, D, z, delta_bias = dt_proj.bias,
+ *                      softplus)                (carries the SSM state)
+ *   x += out_proj(y)                            (residual add in the GEMM)
+ * Decode runs the same with conv1d_update and selective_state_update. */
+#include "engine/engine_internal.h"
+
+sf_status sf_mamba1_layer_forward(sf_session *s, const sf_pass *pass, int32_t layer, sf_error *err) {
+  const sf_model_config *c = &s->model->cfg;
+  const sf_mamba1_layer *w = &s->model->mamba1[layer];
+  const int64_t rows = pass->rows, d = c->d_model, di = c->d_inner;
+  const int64_t R = c->dt_rank, N = c->d_state, wdbl = R + 2 * N;
+  const size_t esz = s->esz;
+  void *xz = s->buf[0], *xc = s->buf[1], *xdbl = s->buf[2], *delta = s->buf[3], *y = s->buf[4];
+  void *conv_state = sf_elem(s->conv_state, layer * s->conv_layer_elems, esz);
+  float *ssm_state = s->ssm_state + layer * s->ssm_layer_elems;
+
+  sf_norm_params n = {.kind = SF_NORM_RMS, .dtype = s->dt, .n_rows = rows, .d = d,
+                      .eps = c->norm_eps, .x = s->x, .x_row_stride = d,
+                      .weight = w->norm_w->data, .out = s->h, .out_row_stride = d};
+  if (s->ops->norm(s->ctx, &n, err) != SF_OK) return sf_fail_context(err, "norm");
+  SF_TRY(sf_engine_gemm(s, rows, 2 * di, d, s->h, d, w->in_proj_w, NULL, xz, 2 * di, 0, "in_proj", err));
+
+  if (pass->decode) {
+    sf_conv1d_update_params cv = {
+        .dtype = s->dt, .batch = s->batch, .dim = di, .width = c->d_conv, .silu = 1,
+        .x = xz, .x_batch_stride = 2 * di, .weight = w->conv_w->data,
+        .bias = w->conv_b ? w->conv_b->data : NULL, .conv_state = conv_state,
+        .state_batch_stride = di * (c->d_conv - 1), .out = xc, .out_batch_stride = di};
+    if (s->ops->conv1d_update(s->ctx, &cv, err) != SF_OK) return sf_fail_context(err, "conv1d_update");
+  } else {
+    sf_conv1d_params cv = {
+        .dtype = s->dt, .dim = di, .width = c->d_conv, .silu = 1, .seqs = pass->seqs,
+        .x = xz, .x_token_stride = 2 * di, .weight = w->conv_w->data,
+        .bias = w->conv_b ? w->conv_b->data : NULL, .conv_state = conv_state,
+        .state_batch_stride = di * (c->d_conv - 1), .has_initial_state = pass->has_initial_state,
+        .out = xc, .out_token_stride = di};
+    if (s->ops->conv1d(s->ctx, &cv, err) != SF_OK) return sf_fail_context(err, "conv1d");
+  }
+
+  SF_TRY(sf_engine_gemm(s, rows, wdbl, di, xc, di, w->x_proj_w, NULL, xdbl, wdbl, 0, "x_proj", err));
+  /* dt_proj over the first dt_rank columns of x_dbl (lda = its full width). */
+  SF_TRY(sf_engine_gemm(s, rows, di, R, xdbl, wdbl, w->dt_proj_w, NULL, delta, di, 0, "dt_proj", err));
+
+  const void *B = sf_elem(xdbl, R, esz), *C = sf_elem(xdbl, R + N, esz);
+  const void *z = sf_elem(xz, di, esz);
+  const float *dt_bias = w->dt_proj_b ? (const float *)w->dt_proj_b->data : NULL;
+  const float *D = w->D ? (const float *)w->D->data : NULL;
+  if (pass->decode) {
+    sf_selective_state_update_params u = {
+        .dtype = s->dt, .batch = s->batch, .dim = di, .d_state = (int32_t)N,
+        .x = xc, .x_batch_stride = di, .dt = delta, .dt_batch_stride = di,
+        .dt_bias = dt_bias, .dt_softplus = 1, .A = (const float *)w->A->data,
+        .B = B, .B_batch_stride = wdbl, .C = C, .C_batch_stride = wdbl, .D = D,
+        .z = z, .z_batch_stride = 2 * di, .state = ssm_state, .state_batch_stride = di * N,
+        .out = y, .out_batch_stride = di};
+    if (s->ops->selective_state_update(s->ctx, &u, err) != SF_OK)
+      return sf_fail_context(err, "selective_state_update");
+  } else {
+    sf_selective_scan_params sc = {
+        .dtype = s->dt, .dim = di, .d_state = (int32_t)N, .chunk_size = 0, .seqs = pass->seqs,
+        .u = xc, .u_token_stride = di, .delta = delta, .delta_token_stride = di,
+        .delta_bias = dt_bias, .delta_softplus = 1, .A = (const float *)w->A->data,
+        .B = B, .B_token_stride = wdbl, .C = C, .C_token_stride = wdbl, .D = D,
+        .z = z, .z_token_stride = 2 * di, .state = ssm_state, .state_batch_stride = di * N,
+        .has_initial_state = pass->has_initial_state, .out = y, .out_token_stride = di};
+    if (s->ops->selective_scan(s->ctx, &sc, err) != SF_OK) return sf_fail_context(err, "selective_scan");
+  }
+  return sf_engine_gemm(s, rows, d, di, y, di, w->out_proj_w, NULL, s->x, d, 1, "out_proj", err);
+}

@@ -1,0 +1,239 @@
+/* Session lifetime: sizing and allocating the inference state, the small
+ * batch-description arrays and the activation scratch; reset and accessors. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/engine_internal.h"
+
+sf_status sf_session_alloc(sf_session *s, size_t bytes, void **ptr, sf_error *err) {
+  if (s->n_allocs >= SF_SESSION_MAX_ALLOCS)
+    return sf_fail(err, SF_ERR_INTERNAL, "session: more than %d allocations", SF_SESSION_MAX_ALLOCS);
+  SF_TRY(s->ops->alloc(s->ctx, bytes, ptr, err));
+  s->allocs[s->n_allocs++] = *ptr;
+  return SF_OK;
+}
+
+/* Allocates and zeroes (scratch rows past a sequence's end are read by
+ * row-wise ops, so they must hold finite values). */
+static sf_status alloc_zero(sf_session *s, size_t bytes, void **ptr, sf_error *err) {
+  SF_TRY(sf_session_alloc(s, bytes, ptr, err));
+  return s->ops->zero(s->ctx, *ptr, bytes, err);
+}
+
+/* Per-family scratch widths and state sizes (see engine_internal.h). */
+static void plan_family(sf_session *s) {
+  const sf_model_config *c = &s->model->cfg;
+  const int64_t b = s->batch, w1 = c->d_conv > 0 ? c->d_conv - 1 : 0;
+  memset(s->buf_width, 0, sizeof s->buf_width);
+  switch (c->arch) {
+    case SF_ARCH_MAMBA1: {
+      const int64_t di = c->d_inner;
+      s->conv_dim = di;
+      s->buf_width[0] = 2 * di;
+      s->buf_width[1] = di;
+      s->buf_width[2] = (int64_t)c->dt_rank + 2 * (int64_t)c->d_state;
+      s->buf_width[3] = di;
+      s->buf_width[4] = di;
+      s->conv_layer_elems = b * di * w1;
+      s->ssm_layer_elems = b * di * c->d_state;
+      break;
+    }
+    case SF_ARCH_MAMBA2: {
+      const int64_t di = c->d_inner, gn = (int64_t)c->n_groups * c->d_state;
+      s->conv_dim = di + 2 * gn;
+      s->buf_width[0] = 2 * di + 2 * gn + c->ssm_heads;
+      s->buf_width[1] = s->conv_dim;
+      s->buf_width[2] = di;
+      s->conv_layer_elems = b * s->conv_dim * w1;
+      s->ssm_layer_elems = b * (int64_t)c->ssm_heads * c->ssm_head_dim * c->d_state;
+      break;
+    }
+    case SF_ARCH_TRANSFORMER: {
+      const int64_t hd = c->head_dim;
+      s->buf_width[0] = c->d_model;
+      s->buf_width[1] = ((int64_t)c->n_heads + 2 * (int64_t)c->n_kv_heads) * hd;
+      s->buf_width[2] = (int64_t)c->n_heads * hd;
+      s->buf_width[3] = c->d_ff;
+      s->kv_layer_elems = b * s->max_len * c->n_kv_heads * hd;
+      break;
+    }
+  }
+}
+
+static sf_status allocate(sf_session *s, sf_error *err) {
+  const sf_model_config *c = &s->model->cfg;
+  const int64_t L = c->n_layers, b = s->batch, rows = s->max_rows;
+  const size_t esz = s->esz;
+
+  /* state */
+  if (c->arch == SF_ARCH_TRANSFORMER) {
+    size_t kv = (size_t)(L * s->kv_layer_elems) * esz;
+    SF_TRY(alloc_zero(s, kv, &s->k_cache, err));
+    SF_TRY(alloc_zero(s, kv, &s->v_cache, err));
+    s->state_bytes = (int64_t)(2 * kv);
+  } else {
+    size_t conv = (size_t)(L * s->conv_layer_elems) * esz;
+    size_t ssm = (size_t)(L * s->ssm_layer_elems) * sizeof(float);
+    void *p;
+    SF_TRY(alloc_zero(s, conv, &s->conv_state, err));
+    SF_TRY(alloc_zero(s, ssm, &p, err));
+    s->ssm_state = p;
+    s->state_bytes = (int64_t)(conv + ssm);
+  }
+
+  /* batch description */
+  void *p;
+  int64_t before = 0;
+#define SMALL(field, n, type)                                          \
+  do {                                                                 \
+    SF_TRY(alloc_zero(s, (size_t)(n) * sizeof(type), &p, err));        \
+    s->field = p;                                                      \
+    before += (int64_t)((size_t)(n) * sizeof(type));                   \
+  } while (0)
+  SMALL(d_ids, rows, int32_t);
+  SMALL(d_pos, rows, int32_t);
+  SMALL(d_start, b, int64_t);
+  SMALL(d_seqlen, b, int32_t);
+  SMALL(d_past, b, int32_t);
+  SMALL(d_cache_len, b, int32_t);
+  SMALL(d_dec_start, b, int64_t);
+  SMALL(d_dec_len, b, int32_t);
+  SMALL(d_gather, b, int32_t);
+  SMALL(d_sampled, b, int32_t);
+#undef SMALL
+
+  /* scratch */
+  const size_t dm = (size_t)s->d_model;
+  SF_TRY(alloc_zero(s, (size_t)rows * dm * esz, &s->x, err));
+  SF_TRY(alloc_zero(s, (size_t)rows * dm * esz, &s->h, err));
+  int64_t scratch = 2 * rows * (int64_t)dm * (int64_t)esz;
+  for (int i = 0; i < SF_NBUF; i++) {
+    if (!s->buf_width[i]) continue;
+    size_t bytes = (size_t)(rows * s->buf_width[i]) * esz;
+    SF_TRY(alloc_zero(s, bytes, &s->buf[i], err));
+    scratch += (int64_t)bytes;
+  }
+  SF_TRY(alloc_zero(s, (size_t)b * dm * esz, &s->last_h, err));
+  SF_TRY(alloc_zero(s, (size_t)b * (size_t)s->vocab * sizeof(float), &p, err));
+  s->logits = p;
+  s->scratch_bytes = scratch + before + b * (int64_t)dm * (int64_t)esz +
+                     b * (int64_t)s->vocab * (int64_t)sizeof(float);
+
+  /* decode: sequence b is token b, one long */
+  for (int32_t i = 0; i < s->batch; i++) {
+    s->h_start[i] = i;
+    s->h_seqlen[i] = 1;
+  }
+  SF_TRY(s->ops->upload(s->ctx, s->d_dec_start, s->h_start, (size_t)b * sizeof(int64_t), err));
+  SF_TRY(s->ops->upload(s->ctx, s->d_dec_len, s->h_seqlen, (size_t)b * sizeof(int32_t), err));
+  return SF_OK;
+}
+
+sf_status sf_session_create(const sf_model *model, int32_t batch, int64_t max_len,
+                            int64_t chunk_tokens, sf_session **out, sf_error *err) {
+  *out = NULL;
+  if (!model || !model->ctx || !model->ctx->ops)
+    return sf_fail(err, SF_ERR_ARG, "session: the model has no backend");
+  if (batch < 1) return sf_fail(err, SF_ERR_ARG, "session: batch %d must be >= 1", (int)batch);
+  if (max_len < 1)
+    return sf_fail(err, SF_ERR_ARG, "session: max_len %lld must be >= 1", (long long)max_len);
+  if (max_len > INT32_MAX)
+    return sf_fail(err, SF_ERR_UNSUPPORTED, "session: max_len %lld exceeds the int32 positions",
+                   (long long)max_len);
+  if (chunk_tokens < 0)
+    return sf_fail(err, SF_ERR_ARG, "session: chunk_tokens %lld must be >= 0",
+                   (long long)chunk_tokens);
+  SF_TRY(sf_model_config_validate(&model->cfg, err));
+  const sf_model_config *c = &model->cfg;
+  if (c->arch == SF_ARCH_TRANSFORMER &&
+      (c->n_kv_heads < 1 || c->n_heads % c->n_kv_heads != 0 || c->rot_dim % 2 != 0))
+    return sf_fail(err, SF_ERR_ARG, "session: bad attention shape (heads %d, kv heads %d, rot_dim %d)",
+                   (int)c->n_heads, (int)c->n_kv_heads, (int)c->rot_dim);
+
+  if (chunk_tokens == 0 || chunk_tokens > max_len) chunk_tokens = max_len;
+  if ((int64_t)batch * chunk_tokens > INT32_MAX)
+    return sf_fail(err, SF_ERR_UNSUPPORTED,
+                   "session: batch %d x chunk %lld tokens exceeds 2^31 rows: use a smaller --chunk",
+                   (int)batch, (long long)chunk_tokens);
+
+  sf_session *s = calloc(1, sizeof *s);
+  if (!s) return sf_fail(err, SF_ERR_NOMEM, "session: out of host memory");
+  s->model = model;
+  s->ctx = model->ctx;
+  s->ops = model->ctx->ops;
+  s->dt = s->ops->act_dtype;
+  s->esz = sf_dtype_size(s->dt);
+  s->batch = batch;
+  s->vocab = c->vocab_size;
+  s->d_model = c->d_model;
+  s->max_len = max_len;
+  s->chunk_tokens = chunk_tokens;
+  s->max_rows = (int64_t)batch * chunk_tokens;
+
+  const size_t b = (size_t)batch, rows = (size_t)s->max_rows;
+  s->len = calloc(b, sizeof *s->len);
+  s->h_ids = calloc(rows, sizeof *s->h_ids);
+  s->h_pos = calloc(rows, sizeof *s->h_pos);
+  s->h_start = calloc(b, sizeof *s->h_start);
+  s->h_seqlen = calloc(b, sizeof *s->h_seqlen);
+  s->h_past = calloc(b, sizeof *s->h_past);
+  s->h_gather = calloc(b, sizeof *s->h_gather);
+  s->h_gather_b = calloc(b, sizeof *s->h_gather_b);
+  s->h_cache_len = calloc(b, sizeof *s->h_cache_len);
+  s->h_inoff = calloc(b, sizeof *s->h_inoff);
+  if (!s->h_cache_len || !s->h_inoff || !s->len || !s->h_ids || !s->h_pos || !s->h_start || !s->h_seqlen || !s->h_past ||
+      !s->h_gather || !s->h_gather_b) {
+    sf_session_free(s);
+    return sf_fail(err, SF_ERR_NOMEM, "session: out of host memory");
+  }
+  plan_family(s);
+  if (allocate(s, err) != SF_OK) {
+    sf_session_free(s);
+    return sf_fail_context(err, "session (batch %d, max_len %lld, chunk %lld)", (int)batch,
+                           (long long)max_len, (long long)chunk_tokens);
+  }
+  *out = s;
+  return SF_OK;
+}
+
+void sf_session_free(sf_session *s) {
+  if (!s) return;
+  for (int i = s->n_allocs - 1; i >= 0; i--) s->ops->free(s->ctx, s->allocs[i]);
+  free(s->len);
+  free(s->h_ids);
+  free(s->h_pos);
+  free(s->h_start);
+  free(s->h_seqlen);
+  free(s->h_past);
+  free(s->h_gather);
+  free(s->h_gather_b);
+  free(s->h_cache_len);
+  free(s->h_inoff);
+  free(s);
+}
+
+sf_status sf_session_reset(sf_session *s, sf_error *err) {
+  const sf_model_config *c = &s->model->cfg;
+  const int64_t L = c->n_layers;
+  if (c->arch == SF_ARCH_TRANSFORMER) {
+    /* Positions past a sequence's length are never read: zeroing is for tidiness
+     * only, and cheap next to a prefill that fills them. */
+    SF_TRY(s->ops->zero(s->ctx, s->k_cache, (size_t)(L * s->kv_layer_elems) * s->esz, err));
+    SF_TRY(s->ops->zero(s->ctx, s->v_cache, (size_t)(L * s->kv_layer_elems) * s->esz, err));
+  } else {
+    SF_TRY(s->ops->zero(s->ctx, s->conv_state, (size_t)(L * s->conv_layer_elems) * s->esz, err));
+    SF_TRY(s->ops->zero(s->ctx, s->ssm_state, (size_t)(L * s->ssm_layer_elems) * sizeof(float), err));
+  }
+  for (int32_t b = 0; b < s->batch; b++) s->len[b] = 0;
+  return SF_OK;
+}
+
+int32_t sf_session_batch(const sf_session *s) { return s->batch; }
+int64_t sf_session_max_len(const sf_session *s) { return s->max_len; }
+int64_t sf_session_chunk_tokens(const sf_session *s) { return s->chunk_tokens; }
+int64_t sf_session_length(const sf_session *s, int32_t b) {
+  return b >= 0 && b < s->batch ? s->len[b] : -1;
+}
+int64_t sf_session_state_bytes(const sf_session *s) { return s->state_bytes; }
+int64_t sf_session_scratch_bytes(const sf_session *s) { return s->scratch_bytes; }

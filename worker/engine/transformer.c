@@ -1,0 +1,120 @@
+/* One GPT-NeoX / Pythia layer (Hugging Face GPTNeoXLayer):
+ *   a = LN1(x); qkv = a . Wqkv^T + b      one GEMM; GPT-NeoX layout
+ *                                          [tokens, heads, 3, head_dim], read
+ *                                          through strides (no copies)
+ *   rotary (NeoX halves) on the first rot_dim dims of q and k, absolute positions
+ *   kv_append, then attention over the cache (tiled op; decode: split-KV op),
+ *   scale 1/sqrt(head_dim)
+ *   parallel_residual:  x = x + dense(attn) + mlp(LN2(x))  (LN2 taken before
+ *                       the attention add)
+ *   else:               x = x + dense(attn); x = x + mlp(LN2(x))
+ *   mlp(u) = fc_out(GELU_exact(fc_in(u)))
+ * Both residual adds are folded into the dense and fc_out GEMMs (accumulate,
+ * with their biases). */
+#include <math.h>
+
+#include "engine/engine_internal.h"
+
+/* Where q, k and v sit in a qkv row: offset of head 0 and stride between heads. */
+typedef struct qkv_layout {
+  int64_t q_off, k_off, v_off, q_hs, kv_hs;
+} qkv_layout;
+
+static qkv_layout layout_of(const sf_model_config *c) {
+  const int64_t hd = c->head_dim;
+  qkv_layout q;
+  if (c->n_kv_heads == c->n_heads) {
+    /* GPT-NeoX: the rows of head h are q_h, k_h, v_h. */
+    q.q_off = 0; q.k_off = hd; q.v_off = 2 * hd; q.q_hs = 3 * hd; q.kv_hs = 3 * hd;
+  } else {
+    /* GQA (custom shapes): all q heads, then the k heads, then the v heads. */
+    q.q_off = 0; q.k_off = (int64_t)c->n_heads * hd;
+    q.v_off = ((int64_t)c->n_heads + c->n_kv_heads) * hd; q.q_hs = hd; q.kv_hs = hd;
+  }
+  return q;
+}
+
+static sf_status layer_norm(sf_session *s, int64_t rows, const sf_tensor *w, const sf_tensor *b,
+                            void *out, const char *what, sf_error *err) {
+  const sf_model_config *c = &s->model->cfg;
+  sf_norm_params n = {.kind = SF_NORM_LAYER, .dtype = s->dt, .n_rows = rows, .d = c->d_model,
+                      .eps = c->norm_eps, .x = s->x, .x_row_stride = c->d_model,
+                      .weight = w->data, .bias = b ? b->data : NULL, .out = out,
+                      .out_row_stride = c->d_model};
+  if (s->ops->norm(s->ctx, &n, err) != SF_OK) return sf_fail_context(err, "%s", what);
+  return SF_OK;
+}
+
+sf_status sf_transformer_layer_forward(sf_session *s, const sf_pass *pass, int32_t layer,
+                                       sf_error *err) {
+  const sf_model_config *c = &s->model->cfg;
+  const sf_transformer_layer *w = &s->model->transformer[layer];
+  const int64_t rows = pass->rows, d = c->d_model, hd = c->head_dim;
+  const int64_t wqkv = s->buf_width[1], wattn = (int64_t)c->n_heads * hd;
+  const size_t esz = s->esz;
+  void *ln2 = s->buf[0], *qkv = s->buf[1], *attn = s->buf[2], *ff = s->buf[3];
+  const qkv_layout L = layout_of(c);
+
+  SF_TRY(layer_norm(s, rows, w->ln1_w, w->ln1_b, s->h, "input_layernorm", err));
+  if (c->parallel_residual)
+    SF_TRY(layer_norm(s, rows, w->ln2_w, w->ln2_b, ln2, "post_attention_layernorm", err));
+  SF_TRY(sf_engine_gemm(s, rows, wqkv, d, s->h, d, w->qkv_w, w->qkv_b, qkv, wqkv, 0,
+                        "query_key_value", err));
+
+  void *q = sf_elem(qkv, L.q_off, esz), *k = sf_elem(qkv, L.k_off, esz);
+  void *v = sf_elem(qkv, L.v_off, esz);
+  if (c->rot_dim > 0) {
+    sf_rotary_params r = {.dtype = s->dt, .n_tokens = rows, .n_heads = c->n_heads,
+                          .head_dim = c->head_dim, .rot_dim = c->rot_dim, .base = c->rotary_base,
+                          .x = q, .x_token_stride = wqkv, .x_head_stride = L.q_hs,
+                          .positions = s->d_pos};
+    if (s->ops->rotary(s->ctx, &r, err) != SF_OK) return sf_fail_context(err, "rotary (q)");
+    r.n_heads = c->n_kv_heads;
+    r.x = k;
+    r.x_head_stride = L.kv_hs;
+    if (s->ops->rotary(s->ctx, &r, err) != SF_OK) return sf_fail_context(err, "rotary (k)");
+  }
+
+  const int64_t pos_stride = (int64_t)c->n_kv_heads * hd;
+  sf_kv_cache_view cache = {
+      .k = sf_elem(s->k_cache, layer * s->kv_layer_elems, esz),
+      .v = sf_elem(s->v_cache, layer * s->kv_layer_elems, esz),
+      .batch_stride = s->max_len * pos_stride, .pos_stride = pos_stride, .head_stride = hd,
+      .max_len = s->max_len};
+  sf_seqs dec_seqs = {.batch = s->batch, .max_len = 1, .start = s->d_dec_start, .len = s->d_dec_len};
+  sf_kv_append_params ap = {
+      .dtype = s->dt, .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim,
+      .seqs = pass->decode ? dec_seqs : pass->seqs, .past_len = s->d_past,
+      .k = k, .k_token_stride = wqkv, .k_head_stride = L.kv_hs,
+      .v = v, .v_token_stride = wqkv, .v_head_stride = L.kv_hs, .cache = cache};
+  if (s->ops->kv_append(s->ctx, &ap, err) != SF_OK) return sf_fail_context(err, "kv_append");
+
+  const float scale = (float)(1.0 / sqrt((double)hd));
+  if (pass->decode) {
+    sf_attention_decode_params a = {
+        .dtype = s->dt, .batch = s->batch, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
+        .head_dim = c->head_dim, .scale = scale, .q = q, .q_batch_stride = wqkv,
+        .q_head_stride = L.q_hs, .cache = cache, .cache_len = s->d_cache_len, .num_splits = 0,
+        .out = attn, .out_batch_stride = wattn, .out_head_stride = hd};
+    if (s->ops->attention_decode(s->ctx, &a, err) != SF_OK) return sf_fail_context(err, "attention_decode");
+  } else {
+    sf_attention_params a = {
+        .dtype = s->dt, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
+        .head_dim = c->head_dim, .scale = scale, .causal = 1, .seqs = pass->seqs,
+        .past_len = s->d_past, .q = q, .q_token_stride = wqkv, .q_head_stride = L.q_hs,
+        .cache = cache, .out = attn, .out_token_stride = wattn, .out_head_stride = hd};
+    if (s->ops->attention(s->ctx, &a, err) != SF_OK) return sf_fail_context(err, "attention");
+  }
+  SF_TRY(sf_engine_gemm(s, rows, d, wattn, attn, wattn, w->dense_w, w->dense_b, s->x, d, 1,
+                        "dense", err));
+
+  if (!c->parallel_residual)
+    SF_TRY(layer_norm(s, rows, w->ln2_w, w->ln2_b, ln2, "post_attention_layernorm", err));
+  SF_TRY(sf_engine_gemm(s, rows, c->d_ff, d, ln2, d, w->fc_in_w, w->fc_in_b, ff, c->d_ff, 0,
+                        "dense_h_to_4h", err));
+  sf_activation_params g = {.kind = SF_ACT_GELU, .dtype = s->dt, .n_rows = rows, .d = c->d_ff,
+                            .x = ff, .x_row_stride = c->d_ff, .out = ff, .out_row_stride = c->d_ff};
+  if (s->ops->activation(s->ctx, &g, err) != SF_OK) return sf_fail_context(err, "gelu");
+  return sf_engine_gemm(s, rows, d, c->d_ff, ff, c->d_ff, w->fc_out_w, w->fc_out_b, s->x, d, 1,
+                        "dense_4h_to_h", err);
+}
