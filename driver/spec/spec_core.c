@@ -307,7 +307,7 @@ sf_status sf_spec_add_model(sf_spec *s, const sf_spec_model *m, sf_error *err) {
 static sf_status add_gpu_term(sf_spec *s, const char *t, sf_error *err) {
   const char *colon = strrchr(t, ':');
   int64_t g;
-  char gbuf[64];
+  char gbuf[160]; /* terms are at most 127 characters */
   snprintf(gbuf, sizeof gbuf, "%s", colon ? colon + 1 : t);
   sf_error e;
   if (sf_parse_i64(gbuf, "gpus", &g, &e) != SF_OK)

@@ -63,7 +63,7 @@ static sf_status type_of(loader *L, const cJSON *obj, const char *where, const c
 }
 
 static sf_status check_pipeline(loader *L, const cJSON *root) {
-  const char *type;
+  const char *type = NULL;
   const cJSON *v = field(root, "version");
   if (v && (!cJSON_IsString(v) || strcmp(v->valuestring, "1.0")))
     return sf_fail(L->err, SF_ERR_UNSUPPORTED, "%s: unknown tokenizer.json version (want \"1.0\")", L->path);
@@ -89,7 +89,7 @@ static sf_status check_pipeline(loader *L, const cJSON *root) {
   if (strcmp(type, "ByteLevel"))
     return sf_fail(L->err, SF_ERR_UNSUPPORTED,
                    "%s: pre_tokenizer type '%s' is not supported (only ByteLevel)", L->path, type);
-  int prefix;
+  int prefix = 0;
   SF_TRY(opt_bool(L, pre, "add_prefix_space", 0, "pre_tokenizer", &prefix));
   if (prefix)
     return sf_fail(L->err, SF_ERR_UNSUPPORTED, "%s: pre_tokenizer.add_prefix_space=true is not supported",
@@ -225,7 +225,7 @@ static sf_status load_model(loader *L, const cJSON *root) {
   const cJSON *model = field(root, "model");
   if (!cJSON_IsObject(model))
     return sf_fail(L->err, SF_ERR_FORMAT, "%s: missing \"model\" object", L->path);
-  const char *type;
+  const char *type = NULL;
   SF_TRY(type_of(L, model, "model", &type));
   if (strcmp(type, "BPE"))
     return sf_fail(L->err, SF_ERR_UNSUPPORTED, "%s: model type '%s' is not supported (only BPE)", L->path, type);

@@ -1,0 +1,193 @@
+/* Attention prefill, tiled with an online softmax (FlashAttention's
+ * algorithm without tensor cores: the correct base that the mma.sync/wgmma
+ * kernels will replace).
+ *
+ * One block of 128 threads per (query tile of BQ = 64 queries, head,
+ * sequence). The block holds its Q tile (pre-scaled) in shared memory and
+ * walks the cache in tiles of BK = 32 keys: K and V tiles through shared
+ * memory, scores S = Q K^T in fp32 (each thread 16 of them), causal and
+ * length masks, a running row max m and sum l, P = exp(S - m) back to shared
+ * memory and O += P V with O in registers (each thread owns half a row:
+ * channels par, par + 2, ...). Rows are held by two adjacent lanes, so row
+ * max/sum take one shuffle. Causal blocks stop at their last query's
+ * position. Head dims up to 64 or 128 (compiled for both; any head_dim up
+ * to 128 works). A sequence with past_len + len > cache.max_len writes
+ * nothing and is reported by the next sync. Workspace: none. */
+#include "cuda_common.cuh"
+
+enum { ATT_BQ = 64, ATT_BK = 32, ATT_THREADS = 128 };
+
+template <int HD>
+static constexpr size_t att_smem_floats() {
+  return (size_t)ATT_BQ * (HD + 1) + (size_t)ATT_BK * (HD + 1) + (size_t)ATT_BK * HD + (size_t)ATT_BQ * (ATT_BK + 1);
+}
+
+template <typename T, int HD>
+__global__ void __launch_bounds__(ATT_THREADS)
+attention_kernel(int n_heads, int group, int head_dim, float scale, int causal,
+                 const int64_t *__restrict__ start, const int32_t *__restrict__ len,
+                 const int32_t *__restrict__ past_len, const T *__restrict__ q, int64_t qts, int64_t qhs,
+                 const T *__restrict__ ck, const T *__restrict__ cv, int64_t cbs, int64_t cps, int64_t chs,
+                 int64_t max_len, T *__restrict__ out, int64_t ots, int64_t ohs, float *__restrict__ lse,
+                 int64_t lts, sf_cuda_status *st) {
+  constexpr int QS = HD + 1, KS = HD + 1, SS = ATT_BK + 1, NJ = ATT_BK / 2, NACC = HD / 2;
+  extern __shared__ float smem[];
+  float *Qs = smem;
+  float *Ks = Qs + ATT_BQ * QS;
+  float *Vs = Ks + ATT_BK * KS;
+  float *Ss = Vs + ATT_BK * HD;
+
+  const int b = blockIdx.z, h = blockIdx.y;
+  const int64_t L = len[b];
+  const int64_t q0 = (int64_t)blockIdx.x * ATT_BQ;
+  if (q0 >= L) return;
+  const int64_t past = past_len ? past_len[b] : 0;
+  const int64_t kv_len = past + L;
+  if (past < 0 || kv_len > max_len) {
+    if (blockIdx.x == 0 && h == 0 && threadIdx.x == 0) sf_cuda_record(st, SF_CST_ATTN_CACHE, b, kv_len, max_len);
+    return;
+  }
+  const int64_t s0 = start[b];
+  const int nq = (int)min((int64_t)ATT_BQ, L - q0);
+  const int kh = h / group;
+  const T *kb = ck + (int64_t)b * cbs + (int64_t)kh * chs;
+  const T *vb = cv + (int64_t)b * cbs + (int64_t)kh * chs;
+
+  const int tid = threadIdx.x, r = tid >> 1, par = tid & 1;
+
+  for (int idx = tid; idx < ATT_BQ * HD; idx += ATT_THREADS) {
+    const int rr = idx / HD, d = idx % HD;
+    float v = 0.0f;
+    if (rr < nq && d < head_dim) v = sf_to_f<T>(q[(s0 + q0 + rr) * qts + (int64_t)h * qhs + d]) * scale;
+    Qs[rr * QS + d] = v;
+  }
+
+  const int64_t q_pos = past + q0 + r;  /* this thread's query position */
+  const bool row_valid = r < nq;
+  const int64_t kv_end = causal ? min(past + q0 + nq, kv_len) : kv_len;
+
+  float m_run = -INFINITY, l_run = 0.0f;
+  float acc[NACC];
+#pragma unroll
+  for (int jj = 0; jj < NACC; jj++) acc[jj] = 0.0f;
+
+  for (int64_t k0 = 0; k0 < kv_end; k0 += ATT_BK) {
+    __syncthreads(); /* previous tile fully consumed (and Q stored, first time) */
+    for (int idx = tid; idx < ATT_BK * HD; idx += ATT_THREADS) {
+      const int c = idx / HD, d = idx % HD;
+      const int64_t kpos = k0 + c;
+      float kv = 0.0f, vv = 0.0f;
+      if (kpos < kv_len && d < head_dim) {
+        kv = sf_to_f<T>(kb[kpos * cps + d]);
+        vv = sf_to_f<T>(vb[kpos * cps + d]);
+      }
+      Ks[c * KS + d] = kv;
+      Vs[c * HD + d] = vv;
+    }
+    __syncthreads();
+
+    float s[NJ];
+#pragma unroll
+    for (int j = 0; j < NJ; j++) s[j] = 0.0f;
+    const float *qrow = Qs + r * QS;
+    const float *kcol = Ks + par * NJ * KS;
+    for (int d = 0; d < head_dim; d++) {
+      const float qv = qrow[d];
+#pragma unroll
+      for (int j = 0; j < NJ; j++) s[j] += qv * kcol[j * KS + d];
+    }
+    float mloc = -INFINITY;
+#pragma unroll
+    for (int j = 0; j < NJ; j++) {
+      const int64_t kpos = k0 + par * NJ + j;
+      const bool ok = row_valid && kpos < kv_len && (!causal || kpos <= q_pos);
+      s[j] = ok ? s[j] : -INFINITY;
+      mloc = fmaxf(mloc, s[j]);
+    }
+    mloc = fmaxf(mloc, __shfl_xor_sync(0xffffffffu, mloc, 1));
+    const float m_new = fmaxf(m_run, mloc);
+    float alpha, lsum = 0.0f;
+    if (m_new == -INFINITY) {
+      alpha = 1.0f;
+#pragma unroll
+      for (int j = 0; j < NJ; j++) s[j] = 0.0f;
+    } else {
+      alpha = expf(m_run - m_new); /* m_run = -inf gives 0 */
+#pragma unroll
+      for (int j = 0; j < NJ; j++) {
+        s[j] = s[j] == -INFINITY ? 0.0f : expf(s[j] - m_new);
+        lsum += s[j];
+      }
+    }
+    lsum += __shfl_xor_sync(0xffffffffu, lsum, 1);
+    l_run = l_run * alpha + lsum;
+    m_run = m_new;
+#pragma unroll
+    for (int j = 0; j < NJ; j++) Ss[r * SS + par * NJ + j] = s[j];
+#pragma unroll
+    for (int jj = 0; jj < NACC; jj++) acc[jj] *= alpha;
+    __syncthreads();
+    const float *prow = Ss + r * SS;
+    for (int c = 0; c < ATT_BK; c++) {
+      const float pc = prow[c];
+      const float *vrow = Vs + c * HD + par;
+#pragma unroll
+      for (int jj = 0; jj < NACC; jj++) acc[jj] += pc * vrow[2 * jj];
+    }
+  }
+
+  if (row_valid) {
+    const int64_t tok = s0 + q0 + r;
+    const float inv = l_run > 0.0f ? 1.0f / l_run : 0.0f;
+    T *orow = out + tok * ots + (int64_t)h * ohs;
+#pragma unroll
+    for (int jj = 0; jj < NACC; jj++) {
+      const int d = par + 2 * jj;
+      if (d < head_dim) orow[d] = sf_from_f<T>(acc[jj] * inv);
+    }
+    if (lse && par == 0) lse[tok * lts + h] = m_run + logf(l_run);
+  }
+}
+
+template <typename T, int HD>
+static sf_status launch_hd(sf_op_ctx *ctx, const sf_attention_params *p, sf_error *err) {
+  const size_t smem = att_smem_floats<HD>() * sizeof(float);
+  SF_TRY(sf_cuda_smem_optin(ctx, (const void *)attention_kernel<T, HD>, smem, "attention", err));
+  dim3 grid((unsigned)((p->seqs.max_len + ATT_BQ - 1) / ATT_BQ), (unsigned)p->n_heads, (unsigned)p->seqs.batch);
+  attention_kernel<T, HD><<<grid, ATT_THREADS, smem, sf_cuda_stream(ctx)>>>(
+      p->n_heads, p->n_heads / p->n_kv_heads, p->head_dim, p->scale, p->causal, p->seqs.start, p->seqs.len,
+      p->past_len, (const T *)p->q, p->q_token_stride, p->q_head_stride, (const T *)p->cache.k,
+      (const T *)p->cache.v, p->cache.batch_stride, p->cache.pos_stride, p->cache.head_stride, p->cache.max_len,
+      (T *)p->out, p->out_token_stride, p->out_head_stride, p->lse, p->lse_token_stride,
+      sf_cuda_impl_of(ctx)->d_status);
+  SF_CUDA_LAUNCHED("attention_kernel");
+  return SF_OK;
+}
+
+template <typename T>
+static sf_status launch(sf_op_ctx *ctx, const sf_attention_params *p, sf_error *err) {
+  return p->head_dim <= 64 ? launch_hd<T, 64>(ctx, p, err) : launch_hd<T, 128>(ctx, p, err);
+}
+
+extern "C" SF_CUDA_OP(attention, sf_attention_params) {
+  if (p->n_heads <= 0 || p->n_kv_heads <= 0 || p->n_heads % p->n_kv_heads != 0)
+    return sf_fail(err, SF_ERR_ARG, "attention: n_heads %d must be a positive multiple of n_kv_heads %d",
+                   (int)p->n_heads, (int)p->n_kv_heads);
+  if (p->head_dim <= 0 || p->head_dim > 128)
+    return sf_fail(err, p->head_dim <= 0 ? SF_ERR_ARG : SF_ERR_UNSUPPORTED,
+                   "attention: head_dim %d (the cuda kernel supports 1..128)", (int)p->head_dim);
+  if ((p->block_q != 0 && p->block_q != ATT_BQ) || (p->block_k != 0 && p->block_k != ATT_BK))
+    return sf_fail(err, SF_ERR_UNSUPPORTED,
+                   "attention: tiles %dx%d requested; the cuda kernel has fixed %dx%d tiles (pass 0)",
+                   (int)p->block_q, (int)p->block_k, (int)ATT_BQ, (int)ATT_BK);
+  if (p->seqs.batch < 0 || p->seqs.max_len < 0)
+    return sf_fail(err, SF_ERR_ARG, "attention: negative batch %d or max_len %lld", (int)p->seqs.batch,
+                   (long long)p->seqs.max_len);
+  if (p->seqs.batch > 65535 || p->n_heads > 65535)
+    return sf_fail(err, SF_ERR_UNSUPPORTED, "attention: batch %d or n_heads %d > 65535", (int)p->seqs.batch,
+                   (int)p->n_heads);
+  if (p->seqs.batch == 0 || p->seqs.max_len == 0) return SF_OK;
+  if (!p->seqs.start || !p->seqs.len || !p->q || !p->cache.k || !p->cache.v || !p->out)
+    return sf_fail(err, SF_ERR_ARG, "attention: seqs, q, the cache and out must be non-NULL");
+  SF_DISPATCH(p->dtype, "attention", launch<T>(ctx, p, err));
+}

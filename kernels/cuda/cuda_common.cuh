@@ -1,0 +1,191 @@
+/* What every cuda op file shares: the context's private state, error macros
+ * (errors are values: nothing here prints or exits), element conversions,
+ * warp/block reductions and the device status word. CUDA C++, included by
+ * the .cu files only. */
+#ifndef SCANFLASH_KERNELS_CUDA_COMMON_CUH
+#define SCANFLASH_KERNELS_CUDA_COMMON_CUH
+
+#include <cublasLt.h>
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#include "cuda_ops.h"
+
+/* ---- device status word: errors only the device can see ---------------- */
+
+enum sf_cuda_status_code {
+  SF_CST_OK = 0,
+  SF_CST_EMBED_ID = 1,      /* index = token, value = id, limit = vocab */
+  SF_CST_KV_APPEND = 2,     /* index = sequence, value = past + len, limit = max_len */
+  SF_CST_ATTN_CACHE = 3,    /* index = sequence, value = past + len, limit = max_len */
+  SF_CST_DECODE_CACHE = 4,  /* index = sequence, value = cache_len, limit = max_len */
+};
+
+struct sf_cuda_status {
+  int code;
+  int pad_;
+  long long index, value, limit;
+};
+
+/* Only the first error is kept until the next sync/download reports it. */
+__device__ inline void sf_cuda_record(sf_cuda_status *st, int code, long long index,
+                                      long long value, long long limit) {
+  if (atomicCAS(&st->code, 0, code) == 0) {
+    st->index = index;
+    st->value = value;
+    st->limit = limit;
+  }
+}
+
+/* ---- the context's private state --------------------------------------- */
+
+struct sf_cuda_impl {
+  cudaStream_t stream;
+  cublasHandle_t blas;
+  cublasLtHandle_t lt;
+  void *blas_ws;                 /* cuBLAS + cuBLASLt workspace */
+  size_t blas_ws_bytes;
+  sf_cuda_status *d_status;      /* device */
+  sf_cuda_status *h_status;      /* pinned host mirror */
+  void *host_buf;                /* host staging (top-k sampling) */
+  size_t host_buf_bytes;
+  int num_sms;
+  size_t smem_optin;             /* max dynamic shared memory per block */
+};
+
+static inline sf_cuda_impl *sf_cuda_impl_of(sf_op_ctx *ctx) { return (sf_cuda_impl *)ctx->impl; }
+static inline cudaStream_t sf_cuda_stream(sf_op_ctx *ctx) { return sf_cuda_impl_of(ctx)->stream; }
+
+/* ---- errors -------------------------------------------------------------- */
+
+/* "cuda: file.cu:123: cudaMalloc: out of memory"; OOM is SF_ERR_NOMEM. */
+sf_status sf_cuda_fail(sf_error *err, cudaError_t e, const char *file, int line, const char *call);
+sf_status sf_cublas_fail(sf_error *err, cublasStatus_t s, const char *file, int line, const char *call);
+
+#define SF_CUDA_TRY(call)                                                          \
+  do {                                                                             \
+    cudaError_t sf_cu_e_ = (call);                                                 \
+    if (sf_cu_e_ != cudaSuccess) return sf_cuda_fail(err, sf_cu_e_, __FILE__, __LINE__, #call); \
+  } while (0)
+
+#define SF_CUBLAS_TRY(call)                                                        \
+  do {                                                                             \
+    cublasStatus_t sf_cb_s_ = (call);                                              \
+    if (sf_cb_s_ != CUBLAS_STATUS_SUCCESS)                                         \
+      return sf_cublas_fail(err, sf_cb_s_, __FILE__, __LINE__, #call);             \
+  } while (0)
+
+/* After every kernel launch: configuration errors surface here. */
+#define SF_CUDA_LAUNCHED(kernel_name)                                              \
+  do {                                                                             \
+    cudaError_t sf_cu_e_ = cudaGetLastError();                                     \
+    if (sf_cu_e_ != cudaSuccess)                                                   \
+      return sf_cuda_fail(err, sf_cu_e_, __FILE__, __LINE__, "launch " kernel_name); \
+  } while (0)
+
+/* Op workspace of at least `bytes` (256-byte aligned); grows ctx->workspace. */
+sf_status sf_cuda_workspace(sf_op_ctx *ctx, size_t bytes, void **ptr, sf_error *err);
+
+/* Raises a kernel's dynamic shared-memory limit when it needs more than 48 KB. */
+sf_status sf_cuda_smem_optin(sf_op_ctx *ctx, const void *kernel, size_t bytes, const char *what,
+                             sf_error *err);
+
+static inline size_t sf_align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
+
+/* Blocks for a grid-stride loop over n items: at most `cap`. */
+static inline unsigned sf_grid_for(long long n, int per_block, long long cap) {
+  long long b = (n + per_block - 1) / per_block;
+  if (b < 1) b = 1;
+  if (b > cap) b = cap;
+  return (unsigned)b;
+}
+
+/* ---- element conversions ------------------------------------------------- */
+
+template <typename T> __device__ __forceinline__ float sf_to_f(T x);
+template <> __device__ __forceinline__ float sf_to_f<float>(float x) { return x; }
+template <> __device__ __forceinline__ float sf_to_f<__nv_bfloat16>(__nv_bfloat16 x) { return __bfloat162float(x); }
+template <> __device__ __forceinline__ float sf_to_f<__half>(__half x) { return __half2float(x); }
+
+template <typename T> __device__ __forceinline__ T sf_from_f(float x);
+template <> __device__ __forceinline__ float sf_from_f<float>(float x) { return x; }
+template <> __device__ __forceinline__ __nv_bfloat16 sf_from_f<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+template <> __device__ __forceinline__ __half sf_from_f<__half>(float x) { return __float2half_rn(x); }
+
+/* Loads through the read-only path. */
+template <typename T> __device__ __forceinline__ float sf_ld(const T *p) { return sf_to_f<T>(__ldg(p)); }
+
+__device__ __forceinline__ float sf_silu(float x) { return x / (1.0f + expf(-x)); }
+__device__ __forceinline__ float sf_softplus(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+
+/* ---- reductions ---------------------------------------------------------- */
+
+__device__ __forceinline__ float sf_warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+__device__ __forceinline__ float sf_warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+/* Sum over the block (blockDim.x a multiple of 32, at most 1024); every
+ * thread gets the result. `scratch` holds 32 floats; the call begins and ends
+ * with a barrier so it can be reused back to back. */
+__device__ __forceinline__ float sf_block_sum(float v, float *scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  v = sf_warp_sum(v);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float t = lane < nw ? scratch[lane] : 0.0f;
+  t = sf_warp_sum(t);
+  __syncthreads();
+  return t;
+}
+
+__device__ __forceinline__ float sf_block_max(float v, float *scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;
+  v = sf_warp_max(v);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  float t = lane < nw ? scratch[lane] : -INFINITY;
+  t = sf_warp_max(t);
+  __syncthreads();
+  return t;
+}
+
+/* ---- dtype dispatch ------------------------------------------------------ */
+
+/* SF_DISPATCH(dt, "op", launch<T>(...)): runs the expression with T bound
+ * to the element type of dt. */
+#define SF_DISPATCH(dt, opname, ...)                                                \
+  do {                                                                              \
+    switch (dt) {                                                                   \
+      case SF_BF16: { typedef __nv_bfloat16 T; return __VA_ARGS__; }               \
+      case SF_F16: { typedef __half T; return __VA_ARGS__; }                        \
+      case SF_F32: { typedef float T; return __VA_ARGS__; }                         \
+    }                                                                               \
+    return sf_fail(err, SF_ERR_ARG, "%s: unknown dtype %d", opname, (int)(dt));      \
+  } while (0)
+
+/* 16-bit types only (ops whose params exclude f32). */
+#define SF_DISPATCH16(dt, opname, ...)                                              \
+  do {                                                                              \
+    switch (dt) {                                                                   \
+      case SF_BF16: { typedef __nv_bfloat16 T; return __VA_ARGS__; }               \
+      case SF_F16: { typedef __half T; return __VA_ARGS__; }                        \
+      default: break;                                                               \
+    }                                                                               \
+    return sf_fail(err, SF_ERR_UNSUPPORTED, "%s: the cuda backend supports bf16 and f16 here, got %s", \
+                   opname, sf_dtype_name(dt));                                      \
+  } while (0)
+
+#endif

@@ -1,0 +1,45 @@
+/* The cuda backend's op functions (one .cu file each), gathered by
+ * op_table_cuda.c. C-compatible: the table is C11, the launchers are
+ * extern "C" functions in CUDA C++ files. */
+#ifndef SCANFLASH_KERNELS_CUDA_OPS_H
+#define SCANFLASH_KERNELS_CUDA_OPS_H
+
+#include "ops/op_table_cuda.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SF_CUDA_OP(name, params) sf_status sf_cuda_##name(sf_op_ctx *ctx, const params *p, sf_error *err)
+
+/* memory (cuda_ctx.cu) */
+sf_status sf_cuda_alloc(sf_op_ctx *ctx, size_t bytes, void **ptr, sf_error *err);
+void sf_cuda_free(sf_op_ctx *ctx, void *ptr);
+sf_status sf_cuda_upload(sf_op_ctx *ctx, void *dst, const void *src, size_t bytes, sf_error *err);
+sf_status sf_cuda_download(sf_op_ctx *ctx, void *dst, const void *src, size_t bytes, sf_error *err);
+sf_status sf_cuda_zero(sf_op_ctx *ctx, void *dst, size_t bytes, sf_error *err);
+sf_status sf_cuda_sync(sf_op_ctx *ctx, sf_error *err);
+
+SF_CUDA_OP(embedding, sf_embedding_params);
+SF_CUDA_OP(norm, sf_norm_params);
+SF_CUDA_OP(gemm, sf_gemm_params);
+SF_CUDA_OP(rotary, sf_rotary_params);
+SF_CUDA_OP(activation, sf_activation_params);
+SF_CUDA_OP(sample, sf_sample_params);
+SF_CUDA_OP(kv_append, sf_kv_append_params);
+SF_CUDA_OP(attention, sf_attention_params);
+SF_CUDA_OP(attention_naive, sf_attention_params);
+SF_CUDA_OP(attention_decode, sf_attention_decode_params);
+SF_CUDA_OP(conv1d, sf_conv1d_params);
+SF_CUDA_OP(conv1d_update, sf_conv1d_update_params);
+SF_CUDA_OP(selective_scan, sf_selective_scan_params);
+SF_CUDA_OP(selective_scan_naive, sf_selective_scan_params);
+SF_CUDA_OP(selective_state_update, sf_selective_state_update_params);
+SF_CUDA_OP(ssd, sf_ssd_params);
+SF_CUDA_OP(ssd_naive, sf_ssd_params);
+SF_CUDA_OP(ssd_update, sf_ssd_update_params);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

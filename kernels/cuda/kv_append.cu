@@ -1,0 +1,63 @@
+/* Copies a chunk's k and v into the KV cache at positions past_len[b] + i.
+ * A copy, so instantiated on the element size only. Grid: x over token
+ * positions (grid-stride), y over sequences; threads over (kv head, dim).
+ * A sequence whose chunk would pass max_len writes nothing and is reported
+ * by the next sync/download. Workspace: none. */
+#include "cuda_common.cuh"
+
+template <typename E>
+__global__ void kv_append_kernel(int n_kv_heads, int head_dim, const int64_t *__restrict__ start,
+                                 const int32_t *__restrict__ len, const int32_t *__restrict__ past_len,
+                                 const E *__restrict__ k, int64_t kts, int64_t khs, const E *__restrict__ v,
+                                 int64_t vts, int64_t vhs, E *ck, E *cv, int64_t cbs, int64_t cps, int64_t chs,
+                                 int64_t max_len, sf_cuda_status *st) {
+  const int b = blockIdx.y;
+  const int64_t L = len[b];
+  const int64_t past = past_len ? past_len[b] : 0;
+  if (past < 0 || past + L > max_len) {
+    if (blockIdx.x == 0 && threadIdx.x == 0) sf_cuda_record(st, SF_CST_KV_APPEND, b, past + L, max_len);
+    return;
+  }
+  const int64_t s0 = start[b];
+  const int per_token = n_kv_heads * head_dim;
+  for (int64_t i = blockIdx.x; i < L; i += gridDim.x) {
+    const int64_t tok = s0 + i, pos = past + i;
+    for (int e = threadIdx.x; e < per_token; e += blockDim.x) {
+      const int hh = e / head_dim, d = e % head_dim;
+      const int64_t dst = (int64_t)b * cbs + pos * cps + (int64_t)hh * chs + d;
+      ck[dst] = k[tok * kts + (int64_t)hh * khs + d];
+      cv[dst] = v[tok * vts + (int64_t)hh * vhs + d];
+    }
+  }
+}
+
+template <typename E>
+static sf_status launch(sf_op_ctx *ctx, const sf_kv_append_params *p, sf_error *err) {
+  const int per_token = p->n_kv_heads * p->head_dim;
+  const int threads = per_token >= 256 ? 256 : (per_token >= 128 ? 128 : 64);
+  dim3 grid(sf_grid_for(p->seqs.max_len, 1, 1 << 20), (unsigned)p->seqs.batch);
+  kv_append_kernel<E><<<grid, threads, 0, sf_cuda_stream(ctx)>>>(
+      p->n_kv_heads, p->head_dim, p->seqs.start, p->seqs.len, p->past_len, (const E *)p->k, p->k_token_stride,
+      p->k_head_stride, (const E *)p->v, p->v_token_stride, p->v_head_stride, (E *)p->cache.k, (E *)p->cache.v,
+      p->cache.batch_stride, p->cache.pos_stride, p->cache.head_stride, p->cache.max_len,
+      sf_cuda_impl_of(ctx)->d_status);
+  SF_CUDA_LAUNCHED("kv_append_kernel");
+  return SF_OK;
+}
+
+extern "C" SF_CUDA_OP(kv_append, sf_kv_append_params) {
+  if (p->dtype != SF_F32 && p->dtype != SF_BF16 && p->dtype != SF_F16)
+    return sf_fail(err, SF_ERR_ARG, "kv_append: unknown dtype %d", (int)p->dtype);
+  if (p->n_kv_heads <= 0 || p->head_dim <= 0)
+    return sf_fail(err, SF_ERR_ARG, "kv_append: need n_kv_heads > 0 and head_dim > 0, got %d and %d",
+                   (int)p->n_kv_heads, (int)p->head_dim);
+  if (p->seqs.batch < 0 || p->seqs.max_len < 0)
+    return sf_fail(err, SF_ERR_ARG, "kv_append: negative batch %d or max_len %lld", (int)p->seqs.batch,
+                   (long long)p->seqs.max_len);
+  if (p->seqs.batch > 65535)
+    return sf_fail(err, SF_ERR_UNSUPPORTED, "kv_append: batch %d > 65535", (int)p->seqs.batch);
+  if (p->seqs.batch == 0 || p->seqs.max_len == 0) return SF_OK;
+  if (!p->seqs.start || !p->seqs.len || !p->k || !p->v || !p->cache.k || !p->cache.v)
+    return sf_fail(err, SF_ERR_ARG, "kv_append: seqs, k, v and the cache must be non-NULL");
+  return p->dtype == SF_F32 ? launch<float>(ctx, p, err) : launch<uint16_t>(ctx, p, err);
+}

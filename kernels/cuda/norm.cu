@@ -1,0 +1,100 @@
+/* RMSNorm, LayerNorm and gated RMSNorm (Mamba-2, norm_before_gate = false).
+ * One block per row (grid-stride over rows), fp32 statistics through warp
+ * shuffles and a block reduction. Each element is read and written by the
+ * same thread after the row's statistics are known, so out may alias x.
+ * Workspace: none. */
+#include "cuda_common.cuh"
+
+template <typename T>
+__global__ void norm_kernel(int kind, int64_t n_rows, int64_t d, int64_t group, float eps,
+                            const T *x, int64_t xs, const T *z, int64_t zs,
+                            const T *__restrict__ w, const T *__restrict__ b, T *out, int64_t os) {
+  __shared__ float scratch[32];
+  for (int64_t r = blockIdx.x; r < n_rows; r += gridDim.x) {
+    const T *xr = x + r * xs;
+    T *orow = out + r * os;
+    if (kind == SF_NORM_RMS) {
+      float ss = 0.0f;
+      for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
+        float v = sf_to_f<T>(xr[i]);
+        ss += v * v;
+      }
+      ss = sf_block_sum(ss, scratch);
+      const float inv = 1.0f / sqrtf(ss / (float)d + eps);
+      for (int64_t i = threadIdx.x; i < d; i += blockDim.x)
+        orow[i] = sf_from_f<T>(sf_to_f<T>(xr[i]) * inv * sf_ld<T>(w + i));
+    } else if (kind == SF_NORM_LAYER) {
+      float s = 0.0f;
+      for (int64_t i = threadIdx.x; i < d; i += blockDim.x) s += sf_to_f<T>(xr[i]);
+      const float mean = sf_block_sum(s, scratch) / (float)d;
+      float ss = 0.0f;
+      for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
+        float c = sf_to_f<T>(xr[i]) - mean;
+        ss += c * c;
+      }
+      ss = sf_block_sum(ss, scratch);
+      const float inv = 1.0f / sqrtf(ss / (float)d + eps);
+      for (int64_t i = threadIdx.x; i < d; i += blockDim.x)
+        orow[i] = sf_from_f<T>((sf_to_f<T>(xr[i]) - mean) * inv * sf_ld<T>(w + i) +
+                               (b ? sf_ld<T>(b + i) : 0.0f));
+    } else {
+      const T *zr = z + r * zs;
+      for (int64_t g0 = 0; g0 < d; g0 += group) {
+        float ss = 0.0f;
+        for (int64_t i = g0 + threadIdx.x; i < g0 + group; i += blockDim.x) {
+          float v = sf_to_f<T>(xr[i]) * sf_silu(sf_to_f<T>(zr[i]));
+          ss += v * v;
+        }
+        ss = sf_block_sum(ss, scratch);
+        const float inv = 1.0f / sqrtf(ss / (float)group + eps);
+        for (int64_t i = g0 + threadIdx.x; i < g0 + group; i += blockDim.x) {
+          float v = sf_to_f<T>(xr[i]) * sf_silu(sf_to_f<T>(zr[i]));
+          orow[i] = sf_from_f<T>(v * inv * sf_ld<T>(w + i));
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+static sf_status launch(sf_op_ctx *ctx, const sf_norm_params *p, int64_t group, sf_error *err) {
+  const int threads = p->d >= 1024 ? 256 : (p->d >= 256 ? 128 : 64);
+  const unsigned blocks = sf_grid_for(p->n_rows, 1, 1 << 20);
+  norm_kernel<T><<<blocks, threads, 0, sf_cuda_stream(ctx)>>>(
+      (int)p->kind, p->n_rows, p->d, group, p->eps, (const T *)p->x, p->x_row_stride,
+      (const T *)p->z, p->z_row_stride, (const T *)p->weight, (const T *)p->bias, (T *)p->out,
+      p->out_row_stride);
+  SF_CUDA_LAUNCHED("norm_kernel");
+  return SF_OK;
+}
+
+extern "C" SF_CUDA_OP(norm, sf_norm_params) {
+  if (p->kind != SF_NORM_RMS && p->kind != SF_NORM_LAYER && p->kind != SF_NORM_GATED_RMS)
+    return sf_fail(err, SF_ERR_ARG, "norm: unknown kind %d", (int)p->kind);
+  const char *name = p->kind == SF_NORM_RMS     ? "norm (rms)"
+                     : p->kind == SF_NORM_LAYER ? "norm (layer)"
+                                                : "norm (gated rms)";
+  if (p->n_rows < 0 || p->d <= 0)
+    return sf_fail(err, SF_ERR_ARG, "%s: need n_rows >= 0 and d > 0, got n_rows %lld, d %lld",
+                   name, (long long)p->n_rows, (long long)p->d);
+  if (!(p->eps >= 0.0f) || isinf(p->eps))
+    return sf_fail(err, SF_ERR_ARG, "%s: eps %g must be finite and >= 0", name, (double)p->eps);
+  if (p->x_row_stride < p->d || p->out_row_stride < p->d)
+    return sf_fail(err, SF_ERR_ARG, "%s: row strides (x %lld, out %lld) must be >= d = %lld", name,
+                   (long long)p->x_row_stride, (long long)p->out_row_stride, (long long)p->d);
+  int64_t group = p->d;
+  if (p->kind == SF_NORM_GATED_RMS) {
+    if (p->group_size < 0 || (p->group_size > 0 && p->d % p->group_size != 0))
+      return sf_fail(err, SF_ERR_ARG, "%s: group_size %lld does not divide d = %lld", name,
+                     (long long)p->group_size, (long long)p->d);
+    if (p->group_size > 0) group = p->group_size;
+    if (p->z_row_stride < p->d)
+      return sf_fail(err, SF_ERR_ARG, "%s: z row stride %lld must be >= d = %lld", name,
+                     (long long)p->z_row_stride, (long long)p->d);
+  }
+  if (p->n_rows == 0) return SF_OK;
+  if (!p->x || !p->weight || !p->out || (p->kind == SF_NORM_GATED_RMS && !p->z))
+    return sf_fail(err, SF_ERR_ARG, "%s: x, weight, out%s must be non-NULL", name,
+                   p->kind == SF_NORM_GATED_RMS ? " and z" : "");
+  SF_DISPATCH(p->dtype, name, launch<T>(ctx, p, group, err));
+}

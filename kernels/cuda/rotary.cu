@@ -1,0 +1,58 @@
+/* GPT-NeoX rotary on the first rot_dim channels of each head, in place.
+ * One block per token (grid-stride), threads over (head, pair). The
+ * frequencies and angles are computed in double (positions reach 1M, where a
+ * float angle would be off by ~0.06 rad); inv_freq is computed once per
+ * block into shared memory. Workspace: none. */
+#include "cuda_common.cuh"
+
+template <typename T>
+__global__ void rotary_kernel(int64_t n_tokens, int n_heads, int rot_dim, double log_base, T *x,
+                              int64_t ts, int64_t hs, const int32_t *__restrict__ positions) {
+  extern __shared__ double inv_freq[]; /* [rot_dim / 2] */
+  const int h = rot_dim / 2;
+  for (int i = threadIdx.x; i < h; i += blockDim.x)
+    inv_freq[i] = exp(-log_base * (2.0 * i / (double)rot_dim));
+  __syncthreads();
+  const int pairs = n_heads * h;
+  for (int64_t t = blockIdx.x; t < n_tokens; t += gridDim.x) {
+    const double pos = (double)__ldg(positions + t);
+    for (int idx = threadIdx.x; idx < pairs; idx += blockDim.x) {
+      const int head = idx / h, i = idx % h;
+      double sn, cs;
+      sincos(pos * inv_freq[i], &sn, &cs);
+      const float s = (float)sn, c = (float)cs;
+      T *xh = x + t * ts + (int64_t)head * hs;
+      const float x0 = sf_to_f<T>(xh[i]), x1 = sf_to_f<T>(xh[i + h]);
+      xh[i] = sf_from_f<T>(x0 * c - x1 * s);
+      xh[i + h] = sf_from_f<T>(x1 * c + x0 * s);
+    }
+  }
+}
+
+template <typename T>
+static sf_status launch(sf_op_ctx *ctx, const sf_rotary_params *p, sf_error *err) {
+  const int pairs = p->n_heads * (p->rot_dim / 2);
+  const int threads = pairs >= 256 ? 256 : (pairs >= 128 ? 128 : 64);
+  const unsigned blocks = sf_grid_for(p->n_tokens, 1, 1 << 18);
+  rotary_kernel<T><<<blocks, threads, sizeof(double) * (p->rot_dim / 2), sf_cuda_stream(ctx)>>>(
+      p->n_tokens, p->n_heads, p->rot_dim, log((double)p->base), (T *)p->x, p->x_token_stride,
+      p->x_head_stride, p->positions);
+  SF_CUDA_LAUNCHED("rotary_kernel");
+  return SF_OK;
+}
+
+extern "C" SF_CUDA_OP(rotary, sf_rotary_params) {
+  if (p->n_tokens < 0 || p->n_heads < 0 || p->head_dim <= 0)
+    return sf_fail(err, SF_ERR_ARG, "rotary: bad sizes (n_tokens %lld, n_heads %d, head_dim %d)",
+                   (long long)p->n_tokens, (int)p->n_heads, (int)p->head_dim);
+  if (p->rot_dim < 0 || p->rot_dim > p->head_dim || p->rot_dim % 2 != 0)
+    return sf_fail(err, SF_ERR_ARG, "rotary: rot_dim %d must be even and in [0, head_dim = %d]",
+                   (int)p->rot_dim, (int)p->head_dim);
+  if (!(p->base > 0.0f) || isinf(p->base))
+    return sf_fail(err, SF_ERR_ARG, "rotary: base %g must be finite and > 0", (double)p->base);
+  if (p->x_token_stride < 0 || p->x_head_stride < 0)
+    return sf_fail(err, SF_ERR_ARG, "rotary: negative stride");
+  if (p->n_tokens == 0 || p->n_heads == 0 || p->rot_dim == 0) return SF_OK;
+  if (!p->x || !p->positions) return sf_fail(err, SF_ERR_ARG, "rotary: x and positions must be non-NULL");
+  SF_DISPATCH(p->dtype, "rotary", launch<T>(ctx, p, err));
+}
