@@ -2,11 +2,9 @@
  * softplus with PyTorch's threshold (x for x > 20). out may alias x. */
 #include <math.h>
 
-#include "cpu_ops.h"
+#include "cpu_common.h"
 
 static inline float gelu_f(float x) { return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f)); }
-static inline float silu_f(float x) { return x / (1.0f + expf(-x)); }
-static inline float softplus_f(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
 
 SF_CPU_OP(activation, sf_activation_params) {
   (void)ctx;
@@ -35,10 +33,10 @@ SF_CPU_OP(activation, sf_activation_params) {
         for (int64_t i = 0; i < d; i++) orow[i] = gelu_f(xr[i]);
         break;
       case SF_ACT_SILU:
-        for (int64_t i = 0; i < d; i++) orow[i] = silu_f(xr[i]);
+        for (int64_t i = 0; i < d; i++) orow[i] = sf_silu_f(xr[i]);
         break;
       case SF_ACT_SOFTPLUS:
-        for (int64_t i = 0; i < d; i++) orow[i] = softplus_f(xr[i]);
+        for (int64_t i = 0; i < d; i++) orow[i] = sf_softplus_f(xr[i]);
         break;
     }
   }

@@ -12,43 +12,11 @@
  * shifted old history plus the new inputs when the chunk is shorter). */
 #include <math.h>
 
-#include "cpu_ops.h"
+#include "cpu_common.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 enum { CONV_MAX_WIDTH = 8 };
 
-static inline float silu_f(float v) { return v / (1.0f + expf(-v)); }
-
-/* Threads for about `work` multiply-adds: one below ~64K (a fork/join costs
- * more than it saves there), else ctx->num_threads or the OpenMP default. */
-static int num_threads(const sf_op_ctx *ctx, double work) {
-#ifdef _OPENMP
-  if (work < 65536.0) return 1;
-  return ctx && ctx->num_threads > 0 ? ctx->num_threads : omp_get_max_threads();
-#else
-  (void)ctx, (void)work;
-  return 1;
-#endif
-}
-
-static sf_status check_seqs(const char *op, const sf_seqs *s, sf_error *err) {
-  if (s->batch < 0) return sf_fail(err, SF_ERR_ARG, "%s: seqs.batch must be >= 0, got %d", op, s->batch);
-  if (s->max_len < 0)
-    return sf_fail(err, SF_ERR_ARG, "%s: seqs.max_len must be >= 0, got %lld", op, (long long)s->max_len);
-  if (s->batch > 0 && (!s->start || !s->len))
-    return sf_fail(err, SF_ERR_ARG, "%s: seqs.start and seqs.len are required", op);
-  for (int32_t b = 0; b < s->batch; b++) {
-    if (s->len[b] < 0 || s->len[b] > s->max_len)
-      return sf_fail(err, SF_ERR_ARG, "%s: seqs.len[%d] = %d is outside [0, max_len = %lld]", op, b,
-                     s->len[b], (long long)s->max_len);
-    if (s->start[b] < 0)
-      return sf_fail(err, SF_ERR_ARG, "%s: seqs.start[%d] = %lld is negative", op, b, (long long)s->start[b]);
-  }
-  return SF_OK;
-}
 
 static sf_status check_shape(const char *op, int64_t dim, int32_t width, int32_t batch,
                              const void *conv_state, int64_t state_batch_stride, sf_error *err) {
@@ -66,7 +34,7 @@ static sf_status check_shape(const char *op, int64_t dim, int32_t width, int32_t
 SF_CPU_OP(conv1d, sf_conv1d_params) {
   SF_CPU_REQUIRE_F32("conv1d", p->dtype);
   SF_TRY(check_shape("conv1d", p->dim, p->width, p->seqs.batch, p->conv_state, p->state_batch_stride, err));
-  SF_TRY(check_seqs("conv1d", &p->seqs, err));
+  SF_TRY(sf_cpu_check_seqs("conv1d", &p->seqs, err));
   if (p->seqs.batch > 0 && (!p->x || !p->weight || !p->out))
     return sf_fail(err, SF_ERR_ARG, "conv1d: x, weight and out are required");
 
@@ -74,7 +42,7 @@ SF_CPU_OP(conv1d, sf_conv1d_params) {
   float *out = p->out, *conv_state = p->conv_state;
   const int64_t dim = p->dim, hist = p->width - 1, width = p->width;
   const int32_t batch = p->seqs.batch;
-  const int nt = num_threads(ctx, (double)batch * (double)p->seqs.max_len * (double)dim * (double)width);
+  const int nt = sf_cpu_threads(ctx, (double)batch * (double)p->seqs.max_len * (double)dim * (double)width);
 
 #pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
   for (int32_t b = 0; b < batch; b++) {
@@ -90,7 +58,7 @@ SF_CPU_OP(conv1d, sf_conv1d_params) {
         win[hist] = x[row * p->x_token_stride + c];
         float acc = bc;
         for (int64_t j = 0; j < width; j++) acc += w[j] * win[j];
-        out[row * p->out_token_stride + c] = p->silu ? silu_f(acc) : acc;
+        out[row * p->out_token_stride + c] = p->silu ? sf_silu_f(acc) : acc;
         for (int64_t j = 0; j < hist; j++) win[j] = win[j + 1];
       }
       for (int64_t j = 0; j < hist; j++) st[j] = win[j];
@@ -110,7 +78,7 @@ SF_CPU_OP(conv1d_update, sf_conv1d_update_params) {
   float *out = p->out, *conv_state = p->conv_state;
   const int64_t dim = p->dim, hist = p->width - 1, width = p->width;
   const int32_t batch = p->batch;
-  const int nt = num_threads(ctx, (double)batch * (double)dim * (double)width);
+  const int nt = sf_cpu_threads(ctx, (double)batch * (double)dim * (double)width);
 
 #pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
   for (int32_t b = 0; b < batch; b++) {
@@ -122,7 +90,7 @@ SF_CPU_OP(conv1d_update, sf_conv1d_update_params) {
       const float *w = weight + c * width;
       float acc = bias ? bias[c] : 0.0f;
       for (int64_t j = 0; j < width; j++) acc += w[j] * win[j];
-      out[(int64_t)b * p->out_batch_stride + c] = p->silu ? silu_f(acc) : acc;
+      out[(int64_t)b * p->out_batch_stride + c] = p->silu ? sf_silu_f(acc) : acc;
       for (int64_t j = 0; j < hist; j++) st[j] = win[j + 1];
     }
   }

@@ -3,9 +3,8 @@
  * row (or group) is read before any of it is written, so out may alias x. */
 #include <math.h>
 
-#include "cpu_ops.h"
+#include "cpu_common.h"
 
-static inline float silu_f(float z) { return z / (1.0f + expf(-z)); }
 
 static void rms_row(const float *x, const float *w, float eps, int64_t d, float *out) {
   double ss = 0.0;
@@ -33,11 +32,11 @@ static void gated_group(const float *x, const float *z, const float *w, float ep
                         float *out) {
   double ss = 0.0;
   for (int64_t i = 0; i < g; i++) {
-    double v = (double)(x[i] * silu_f(z[i]));
+    double v = (double)(x[i] * sf_silu_f(z[i]));
     ss += v * v;
   }
   float r = (float)(1.0 / sqrt(ss / (double)g + (double)eps));
-  for (int64_t i = 0; i < g; i++) out[i] = (x[i] * silu_f(z[i])) * r * w[i];
+  for (int64_t i = 0; i < g; i++) out[i] = (x[i] * sf_silu_f(z[i])) * r * w[i];
 }
 
 SF_CPU_OP(norm, sf_norm_params) {

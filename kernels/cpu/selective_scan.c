@@ -18,59 +18,18 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "cpu_ops.h"
+#include "cpu_common.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 enum { SCAN_DEFAULT_CHUNK = 2048 };
 
-static inline float softplus_f(float v) { return v > 20.0f ? v : log1pf(expf(v)); }
-static inline float silu_f(float v) { return v / (1.0f + expf(-v)); }
-
-/* Threads for about `work` multiply-adds: one below ~64K (a fork/join costs
- * more than it saves there), else ctx->num_threads or the OpenMP default. */
-static int num_threads(const sf_op_ctx *ctx, double work) {
-#ifdef _OPENMP
-  if (work < 65536.0) return 1;
-  return ctx && ctx->num_threads > 0 ? ctx->num_threads : omp_get_max_threads();
-#else
-  (void)ctx, (void)work;
-  return 1;
-#endif
-}
-
-static inline int thread_id(void) {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
-static sf_status check_seqs(const char *op, const sf_seqs *s, sf_error *err) {
-  if (s->batch < 0) return sf_fail(err, SF_ERR_ARG, "%s: seqs.batch must be >= 0, got %d", op, s->batch);
-  if (s->max_len < 0)
-    return sf_fail(err, SF_ERR_ARG, "%s: seqs.max_len must be >= 0, got %lld", op, (long long)s->max_len);
-  if (s->batch > 0 && (!s->start || !s->len))
-    return sf_fail(err, SF_ERR_ARG, "%s: seqs.start and seqs.len are required", op);
-  for (int32_t b = 0; b < s->batch; b++) {
-    if (s->len[b] < 0 || s->len[b] > s->max_len)
-      return sf_fail(err, SF_ERR_ARG, "%s: seqs.len[%d] = %d is outside [0, max_len = %lld]", op, b,
-                     s->len[b], (long long)s->max_len);
-    if (s->start[b] < 0)
-      return sf_fail(err, SF_ERR_ARG, "%s: seqs.start[%d] = %lld is negative", op, b, (long long)s->start[b]);
-  }
-  return SF_OK;
-}
 
 static sf_status check_params(const char *op, const sf_selective_scan_params *p, sf_error *err) {
   if (p->dim < 1) return sf_fail(err, SF_ERR_ARG, "%s: dim must be >= 1, got %lld", op, (long long)p->dim);
   if (p->d_state < 1) return sf_fail(err, SF_ERR_ARG, "%s: d_state must be >= 1, got %d", op, p->d_state);
   if (p->chunk_size < 0)
     return sf_fail(err, SF_ERR_ARG, "%s: chunk_size must be >= 1 (0 = default), got %d", op, p->chunk_size);
-  SF_TRY(check_seqs(op, &p->seqs, err));
+  SF_TRY(sf_cpu_check_seqs(op, &p->seqs, err));
   if (p->seqs.batch > 0 && (!p->u || !p->delta || !p->A || !p->B || !p->C || !p->state || !p->out))
     return sf_fail(err, SF_ERR_ARG, "%s: u, delta, A, B, C, state and out are required", op);
   if (p->seqs.batch > 1 && p->state_batch_stride < p->dim * p->d_state)
@@ -90,7 +49,7 @@ static inline scan_token load_token(const sf_selective_scan_params *p, int64_t r
   const float *u = p->u, *delta = p->delta, *B = p->B, *C = p->C;
   k.u = u[row * p->u_token_stride + c];
   float dt = delta[row * p->delta_token_stride + c] + (p->delta_bias ? p->delta_bias[c] : 0.0f);
-  k.dt = p->delta_softplus ? softplus_f(dt) : dt;
+  k.dt = p->delta_softplus ? sf_softplus_f(dt) : dt;
   k.B = B + row * p->B_token_stride;
   k.C = C + row * p->C_token_stride;
   return k;
@@ -98,7 +57,7 @@ static inline scan_token load_token(const sf_selective_scan_params *p, int64_t r
 
 static inline void store_output(const sf_selective_scan_params *p, int64_t row, int64_t c, float u, float y) {
   if (p->D) y += p->D[c] * u;
-  if (p->z) y *= silu_f(((const float *)p->z)[row * p->z_token_stride + c]);
+  if (p->z) y *= sf_silu_f(((const float *)p->z)[row * p->z_token_stride + c]);
   ((float *)p->out)[row * p->out_token_stride + c] = y;
 }
 
@@ -154,7 +113,7 @@ static sf_status run_scan(sf_op_ctx *ctx, const sf_selective_scan_params *p, int
   if (batch == 0) return SF_OK;
   const int64_t dim = p->dim, ds = p->d_state;
   const int64_t chunk = p->chunk_size > 0 ? p->chunk_size : SCAN_DEFAULT_CHUNK;
-  const int nt = num_threads(ctx, (double)batch * (double)p->seqs.max_len * (double)dim * (double)ds);
+  const int nt = sf_cpu_threads(ctx, (double)batch * (double)p->seqs.max_len * (double)dim * (double)ds);
   const int64_t per_thread = 2 * ds; /* P, Q */
   float *scratch = NULL;
   if (chunked) {
@@ -165,7 +124,7 @@ static sf_status run_scan(sf_op_ctx *ctx, const sf_selective_scan_params *p, int
 
 #pragma omp parallel num_threads(nt)
   {
-    float *P = chunked ? scratch + (int64_t)thread_id() * per_thread : NULL;
+    float *P = chunked ? scratch + (int64_t)sf_cpu_thread_id() * per_thread : NULL;
     float *Q = chunked ? P + ds : NULL;
 #pragma omp for collapse(2) schedule(dynamic, 16)
     for (int32_t b = 0; b < batch; b++) {

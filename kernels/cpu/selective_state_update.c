@@ -9,26 +9,9 @@
  * (batch row, channel); out may alias x. */
 #include <math.h>
 
-#include "cpu_ops.h"
+#include "cpu_common.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
-static inline float softplus_f(float v) { return v > 20.0f ? v : log1pf(expf(v)); }
-static inline float silu_f(float v) { return v / (1.0f + expf(-v)); }
-
-/* Threads for about `work` multiply-adds: one below ~64K (a fork/join costs
- * more than it saves there), else ctx->num_threads or the OpenMP default. */
-static int num_threads(const sf_op_ctx *ctx, double work) {
-#ifdef _OPENMP
-  if (work < 65536.0) return 1;
-  return ctx && ctx->num_threads > 0 ? ctx->num_threads : omp_get_max_threads();
-#else
-  (void)ctx, (void)work;
-  return 1;
-#endif
-}
 
 SF_CPU_OP(selective_state_update, sf_selective_state_update_params) {
   SF_CPU_REQUIRE_F32("selective_state_update", p->dtype);
@@ -49,14 +32,14 @@ SF_CPU_OP(selective_state_update, sf_selective_state_update_params) {
   const int64_t dim = p->dim, ds = p->d_state;
   const float *xs = p->x, *dts = p->dt, *Bs = p->B, *Cs = p->C, *zs = p->z;
   float *out = p->out;
-  const int nt = num_threads(ctx, (double)batch * (double)dim * (double)ds);
+  const int nt = sf_cpu_threads(ctx, (double)batch * (double)dim * (double)ds);
 
 #pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
   for (int32_t b = 0; b < batch; b++) {
     for (int64_t c = 0; c < dim; c++) {
       const float x = xs[(int64_t)b * p->x_batch_stride + c];
       float dt = dts[(int64_t)b * p->dt_batch_stride + c] + (p->dt_bias ? p->dt_bias[c] : 0.0f);
-      if (p->dt_softplus) dt = softplus_f(dt);
+      if (p->dt_softplus) dt = sf_softplus_f(dt);
       const float *A = p->A + c * ds;
       const float *B = Bs + (int64_t)b * p->B_batch_stride;
       const float *C = Cs + (int64_t)b * p->C_batch_stride;
@@ -68,7 +51,7 @@ SF_CPU_OP(selective_state_update, sf_selective_state_update_params) {
         y += C[n] * h[n];
       }
       if (p->D) y += p->D[c] * x;
-      if (zs) y *= silu_f(zs[(int64_t)b * p->z_batch_stride + c]);
+      if (zs) y *= sf_silu_f(zs[(int64_t)b * p->z_batch_stride + c]);
       out[(int64_t)b * p->out_batch_stride + c] = y;
     }
   }

@@ -22,74 +22,11 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "cpu_ops.h"
+#include "cpu_common.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 enum { SSD_DEFAULT_CHUNK = 256 };
 
-static inline float softplus_f(float v) { return v > 20.0f ? v : log1pf(expf(v)); }
-static inline float silu_f(float v) { return v / (1.0f + expf(-v)); }
-
-/* Threads for about `work` multiply-adds: one below ~64K (a fork/join costs
- * more than it saves there), else ctx->num_threads or the OpenMP default. */
-static int num_threads(const sf_op_ctx *ctx, double work) {
-#ifdef _OPENMP
-  if (work < 65536.0) return 1;
-  return ctx && ctx->num_threads > 0 ? ctx->num_threads : omp_get_max_threads();
-#else
-  (void)ctx, (void)work;
-  return 1;
-#endif
-}
-
-static inline int thread_id(void) {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
-
-static sf_status check_seqs(const char *op, const sf_seqs *s, sf_error *err) {
-  if (s->batch < 0) return sf_fail(err, SF_ERR_ARG, "%s: seqs.batch must be >= 0, got %d", op, s->batch);
-  if (s->max_len < 0)
-    return sf_fail(err, SF_ERR_ARG, "%s: seqs.max_len must be >= 0, got %lld", op, (long long)s->max_len);
-  if (s->batch > 0 && (!s->start || !s->len))
-    return sf_fail(err, SF_ERR_ARG, "%s: seqs.start and seqs.len are required", op);
-  for (int32_t b = 0; b < s->batch; b++) {
-    if (s->len[b] < 0 || s->len[b] > s->max_len)
-      return sf_fail(err, SF_ERR_ARG, "%s: seqs.len[%d] = %d is outside [0, max_len = %lld]", op, b,
-                     s->len[b], (long long)s->max_len);
-    if (s->start[b] < 0)
-      return sf_fail(err, SF_ERR_ARG, "%s: seqs.start[%d] = %lld is negative", op, b, (long long)s->start[b]);
-  }
-  return SF_OK;
-}
-
-static sf_status check_params(const sf_ssd_params *p, sf_error *err) {
-  const char *op = "ssd";
-  if (p->n_heads < 1 || p->head_dim < 1 || p->n_groups < 1 || p->d_state < 1)
-    return sf_fail(err, SF_ERR_ARG, "%s: n_heads %d, head_dim %d, n_groups %d, d_state %d must all be >= 1", op,
-                   p->n_heads, p->head_dim, p->n_groups, p->d_state);
-  if (p->n_heads % p->n_groups)
-    return sf_fail(err, SF_ERR_ARG, "%s: n_heads %d is not a multiple of n_groups %d", op, p->n_heads,
-                   p->n_groups);
-  if (p->chunk_size < 0)
-    return sf_fail(err, SF_ERR_ARG, "%s: chunk_size must be >= 1 (0 = default), got %d", op, p->chunk_size);
-  if (!(p->dt_min <= p->dt_max))
-    return sf_fail(err, SF_ERR_ARG, "%s: dt_min %g > dt_max %g", op, (double)p->dt_min, (double)p->dt_max);
-  SF_TRY(check_seqs(op, &p->seqs, err));
-  if (p->seqs.batch > 0 && (!p->x || !p->dt || !p->A || !p->B || !p->C || !p->state || !p->out))
-    return sf_fail(err, SF_ERR_ARG, "%s: x, dt, A, B, C, state and out are required", op);
-  const int64_t per_seq = (int64_t)p->n_heads * p->head_dim * p->d_state;
-  if (p->seqs.batch > 1 && p->state_batch_stride < per_seq)
-    return sf_fail(err, SF_ERR_ARG, "%s: state_batch_stride %lld < n_heads * head_dim * d_state = %lld (states overlap)",
-                   op, (long long)p->state_batch_stride, (long long)per_seq);
-  return SF_OK;
-}
 
 /* Per-thread scratch for one chunk of Q tokens. */
 typedef struct ssd_scratch {
@@ -119,7 +56,7 @@ static void ssd_head(const sf_ssd_params *p, int64_t chunk, int32_t b, int32_t h
     float acc = 0.0f;
     for (int64_t s = 0; s < Q; s++) {
       float v = DT[(r0 + s) * p->dt_token_stride + h] + bias;
-      if (p->dt_softplus) v = softplus_f(v);
+      if (p->dt_softplus) v = sf_softplus_f(v);
       v = fminf(fmaxf(v, p->dt_min), p->dt_max);
       w->dt[s] = v;
       w->a[s] = v * A;
@@ -159,7 +96,7 @@ static void ssd_head(const sf_ssd_params *p, int64_t chunk, int32_t b, int32_t h
       const float *zl = Z ? Z + rl * p->z_token_stride + (int64_t)h * P : NULL;
       for (int64_t i = 0; i < P; i++) {
         float v = w->y[i] + D * xl[i];
-        if (zl) v *= silu_f(zl[i]);
+        if (zl) v *= sf_silu_f(zl[i]);
         ol[i] = v;
       }
     }
@@ -183,7 +120,7 @@ static void ssd_head(const sf_ssd_params *p, int64_t chunk, int32_t b, int32_t h
 
 SF_CPU_OP(ssd, sf_ssd_params) {
   SF_CPU_REQUIRE_F32("ssd", p->dtype);
-  SF_TRY(check_params(p, err));
+  SF_TRY(sf_cpu_check_ssd("ssd", p, err));
   const int32_t batch = p->seqs.batch, heads = p->n_heads;
   if (batch == 0) return SF_OK;
   const int64_t chunk = p->chunk_size > 0 ? p->chunk_size : SSD_DEFAULT_CHUNK;
@@ -191,14 +128,14 @@ SF_CPU_OP(ssd, sf_ssd_params) {
   const int64_t q = chunk < p->seqs.max_len ? chunk : (p->seqs.max_len > 0 ? p->seqs.max_len : 1);
   const int64_t per_thread = 4 * q + p->head_dim;
   const double work = (double)batch * heads * (double)p->seqs.max_len * (double)(p->head_dim + q) * p->d_state;
-  const int nt = num_threads(ctx, work);
+  const int nt = sf_cpu_threads(ctx, work);
   float *scratch = malloc((size_t)nt * (size_t)per_thread * sizeof(float));
   if (!scratch)
     return sf_fail(err, SF_ERR_NOMEM, "ssd: cannot allocate %d x %lld floats of scratch", nt, (long long)per_thread);
 
 #pragma omp parallel num_threads(nt)
   {
-    float *base = scratch + (int64_t)thread_id() * per_thread;
+    float *base = scratch + (int64_t)sf_cpu_thread_id() * per_thread;
     const ssd_scratch w = {base, base + q, base + 2 * q, base + 3 * q, base + 4 * q};
 #pragma omp for collapse(2) schedule(dynamic, 1)
     for (int32_t b = 0; b < batch; b++)

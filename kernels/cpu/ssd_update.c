@@ -10,26 +10,9 @@
  * token. Parallel over (batch row, head); out may alias x. */
 #include <math.h>
 
-#include "cpu_ops.h"
+#include "cpu_common.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
-static inline float softplus_f(float v) { return v > 20.0f ? v : log1pf(expf(v)); }
-static inline float silu_f(float v) { return v / (1.0f + expf(-v)); }
-
-/* Threads for about `work` multiply-adds: one below ~64K (a fork/join costs
- * more than it saves there), else ctx->num_threads or the OpenMP default. */
-static int num_threads(const sf_op_ctx *ctx, double work) {
-#ifdef _OPENMP
-  if (work < 65536.0) return 1;
-  return ctx && ctx->num_threads > 0 ? ctx->num_threads : omp_get_max_threads();
-#else
-  (void)ctx, (void)work;
-  return 1;
-#endif
-}
 
 SF_CPU_OP(ssd_update, sf_ssd_update_params) {
   SF_CPU_REQUIRE_F32("ssd_update", p->dtype);
@@ -55,14 +38,14 @@ SF_CPU_OP(ssd_update, sf_ssd_update_params) {
   const int32_t heads_per_group = p->n_heads / p->n_groups;
   const float *X = p->x, *DT = p->dt, *Bm = p->B, *Cm = p->C, *Z = p->z;
   float *out = p->out;
-  const int nt = num_threads(ctx, (double)batch * heads * (double)P * (double)N);
+  const int nt = sf_cpu_threads(ctx, (double)batch * heads * (double)P * (double)N);
 
 #pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
   for (int32_t b = 0; b < batch; b++) {
     for (int32_t h = 0; h < heads; h++) {
       const int64_t g = h / heads_per_group;
       float dt = DT[(int64_t)b * p->dt_batch_stride + h] + (p->dt_bias ? p->dt_bias[h] : 0.0f);
-      if (p->dt_softplus) dt = softplus_f(dt);
+      if (p->dt_softplus) dt = sf_softplus_f(dt);
       dt = fminf(fmaxf(dt, p->dt_min), p->dt_max);
       const float da = expf(dt * p->A[h]), D = p->D ? p->D[h] : 0.0f;
       const float *B = Bm + (int64_t)b * p->B_batch_stride + g * N;
@@ -80,7 +63,7 @@ SF_CPU_OP(ssd_update, sf_ssd_update_params) {
           y += C[n] * Si[n];
         }
         y += D * xi;
-        if (z) y *= silu_f(z[i]);
+        if (z) y *= sf_silu_f(z[i]);
         o[i] = y;
       }
     }
