@@ -1,6 +1,7 @@
 /* scanflash merge: join result shards (job arrays, separate runs) into one
  * file with unique keys. */
 #include <getopt.h>
+#include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,11 @@ int cmd_merge(int argc, char **argv) {
                                        {"force", no_argument, 0, 'f'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
+  /* After a failed read of a corrupt file HDF5 can keep internal state it
+   * cannot free, and its exit-time teardown then prints "infinite loop
+   * closing library" after our one-line error. Every file is closed
+   * explicitly, so skip that teardown (must come before any HDF5 call). */
+  H5dont_atexit();
   const char *output = NULL;
   int force = 0, c;
   opterr = 0;

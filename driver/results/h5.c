@@ -100,14 +100,42 @@ hid_t rs_h5_type(rs_table t, int file, const unsigned char *present) {
 
 /* ---- attributes ---- */
 
+/* Fixed-length (not variable-length) strings: they live in the object
+ * header, while variable-length ones go to the global heap, whose reader in
+ * HDF5 1.10 trusts sizes it reads and crashes on a corrupt file. */
+static hid_t fixed_string_type(const char *value) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  if (t < 0) return t;
+  if (H5Tset_size(t, strlen(value) + 1) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0 ||
+      H5Tset_strpad(t, H5T_STR_NULLTERM) < 0) {
+    H5Tclose(t);
+    return H5I_INVALID_HID;
+  }
+  return t;
+}
+
 static herr_t attr_string(hid_t obj, const char *name, const char *value) {
-  hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), a = H5I_INVALID_HID;
+  hid_t t = fixed_string_type(value), sp = H5Screate(H5S_SCALAR), a = H5I_INVALID_HID;
   herr_t rc = -1;
-  if (t >= 0 && sp >= 0 && H5Tset_size(t, H5T_VARIABLE) >= 0 && H5Tset_cset(t, H5T_CSET_UTF8) >= 0) {
+  if (t >= 0 && sp >= 0) {
     a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    if (a >= 0) rc = H5Awrite(a, t, &value);
+    if (a >= 0) rc = H5Awrite(a, t, value);
   }
   if (a >= 0) H5Aclose(a);
+  if (sp >= 0) H5Sclose(sp);
+  if (t >= 0) H5Tclose(t);
+  return rc;
+}
+
+/* A scalar string dataset: for a spec text too large for an attribute. */
+static herr_t dataset_string(hid_t file, const char *name, const char *value) {
+  hid_t t = fixed_string_type(value), sp = H5Screate(H5S_SCALAR), d = H5I_INVALID_HID;
+  herr_t rc = -1;
+  if (t >= 0 && sp >= 0) {
+    d = H5Dcreate2(file, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (d >= 0) rc = H5Dwrite(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, value);
+  }
+  if (d >= 0) H5Dclose(d);
   if (sp >= 0) H5Sclose(sp);
   if (t >= 0) H5Tclose(t);
   return rc;
@@ -130,7 +158,9 @@ static herr_t write_root_attrs(hid_t file, const rs_prov *p) {
     const char *v = *rs_prov_str((rs_prov *)p, i);
     const char *name = rs_prov_str_name(i);
     if (!v[0] && (!strcmp(name, "slurm_job_id") || !strcmp(name, "sources"))) continue;
-    rc = attr_string(file, name, v);
+    /* An object header holds at most 64 KiB of attributes. */
+    if (strlen(v) > RS_ATTR_MAX) rc = dataset_string(file, name, v);
+    else rc = attr_string(file, name, v);
   }
   if (rc >= 0) rc = attr_int(file, "world_size", p->world_size);
   return rc;

@@ -25,7 +25,12 @@ static sf_status open_file(const char *path, hid_t *file, sf_error *err) {
   SF_TRY(check_path(path, err));
   htri_t is = H5Fis_hdf5(path);
   if (is == 0) return sf_fail(err, SF_ERR_FORMAT, "%s: not an HDF5 file", path);
-  *file = is > 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : H5I_INVALID_HID;
+  /* Strong close: closing the file closes whatever a failed read of a
+   * corrupt file left open inside HDF5. */
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  if (fapl >= 0) H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+  *file = is > 0 ? H5Fopen(path, H5F_ACC_RDONLY, fapl >= 0 ? fapl : H5P_DEFAULT) : H5I_INVALID_HID;
+  if (fapl >= 0) H5Pclose(fapl);
   if (*file < 0) {
     char msg[256];
     rs_h5_last_error(msg, sizeof msg);
@@ -102,6 +107,39 @@ static sf_status read_string_attr(const char *path, hid_t obj, const char *name,
   return rc;
 }
 
+/* A root string too long for an attribute is a scalar string dataset of the
+ * same name (see RS_ATTR_MAX). *found = 0 when there is none. */
+static sf_status read_string_dataset(const char *path, hid_t file, const char *name, char **out, int *found,
+                                     sf_error *err) {
+  *found = 0;
+  htri_t ex = H5Lexists(file, name, H5P_DEFAULT);
+  if (ex <= 0) return SF_OK;
+  hid_t d = H5Dopen2(file, name, H5P_DEFAULT);
+  hid_t ft = d >= 0 ? H5Dget_type(d) : H5I_INVALID_HID;
+  hid_t sp = d >= 0 ? H5Dget_space(d) : H5I_INVALID_HID;
+  sf_status rc = SF_OK;
+  if (ft < 0 || sp < 0 || H5Tget_class(ft) != H5T_STRING || H5Tis_variable_str(ft) != 0 ||
+      H5Sget_simple_extent_npoints(sp) != 1) {
+    rc = sf_fail(err, SF_ERR_FORMAT, "%s: /%s is not a fixed-length string", path, name);
+  } else {
+    size_t n = H5Tget_size(ft);
+    char *v = calloc(1, n + 1);
+    if (!v) rc = sf_fail(err, SF_ERR_NOMEM, "out of memory");
+    else if (H5Dread(d, ft, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) {
+      rc = sf_fail(err, SF_ERR_FORMAT, "%s: cannot read /%s (corrupt file)", path, name);
+      free(v);
+    } else {
+      free(*out);
+      *out = v;
+      *found = 1;
+    }
+  }
+  if (sp >= 0) H5Sclose(sp);
+  if (ft >= 0) H5Tclose(ft);
+  if (d >= 0) H5Dclose(d);
+  return rc;
+}
+
 static sf_status read_int_attr(const char *path, hid_t obj, const char *name, int32_t *v, sf_error *err) {
   *v = 0;
   htri_t ex = H5Aexists(obj, name);
@@ -111,6 +149,35 @@ static sf_status read_int_attr(const char *path, hid_t obj, const char *name, in
   herr_t rc = a >= 0 ? H5Aread(a, H5T_NATIVE_INT32, v) : -1;
   if (a >= 0) H5Aclose(a);
   if (rc < 0) return sf_fail(err, SF_ERR_FORMAT, "%s: attribute %s is not an integer", path, name);
+  return SF_OK;
+}
+
+static sf_status check_file_type(const char *path, const char *name, rs_table t, hid_t ft, int lenient,
+                                 sf_error *err) {
+  if (!lenient) {
+    hid_t want = rs_h5_type(t, 1, NULL);
+    htri_t eq = want >= 0 ? H5Tequal(ft, want) : -1;
+    if (want >= 0) H5Tclose(want);
+    if (eq > 0) return SF_OK;
+    /* Say which field when one is missing: the common, readable case. */
+    const rs_table_desc *d = &rs_tables[t];
+    for (int i = 0; i < d->n_fields; i++)
+      if (H5Tget_member_index(ft, d->fields[i].name) < 0)
+        return sf_fail(err, SF_ERR_FORMAT, "%s: /%s: missing field '%s'", path, name, d->fields[i].name);
+    return sf_fail(err, SF_ERR_FORMAT, "%s: /%s: its fields are not schema %d's (corrupt file?)", path, name,
+                   SF_RESULTS_SCHEMA_VERSION);
+  }
+  size_t size = H5Tget_size(ft);
+  int nm = H5Tget_nmembers(ft);
+  if (size == 0 || nm < 0) return sf_fail(err, SF_ERR_FORMAT, "%s: /%s: bad row type (corrupt file)", path, name);
+  for (int i = 0; i < nm; i++) {
+    hid_t mt = H5Tget_member_type(ft, (unsigned)i);
+    size_t ms = mt >= 0 ? H5Tget_size(mt) : 0;
+    size_t off = H5Tget_member_offset(ft, (unsigned)i);
+    if (mt >= 0) H5Tclose(mt);
+    if (ms == 0 || off > size || ms > size - off)
+      return sf_fail(err, SF_ERR_FORMAT, "%s: /%s: bad row type (corrupt file)", path, name);
+  }
   return SF_OK;
 }
 
@@ -142,6 +209,21 @@ static sf_status read_table(const char *path, hid_t file, rs_table t, int lenien
     goto done;
   }
   H5Sget_simple_extent_dims(sp, &n, NULL);
+  /* HDF5 trusts the type it decodes from the file when it converts rows: a
+   * corrupt type message would make it copy out of bounds. Schema v1
+   * tables have exactly the type this build writes; a lenient read at
+   * least checks that every member lies inside the row. */
+  rc = check_file_type(path, d->name, t, ft, lenient, err);
+  struct stat fst;
+  int64_t file_size = stat(path, &fst) == 0 ? (int64_t)fst.st_size : INT64_MAX / 2;
+  if (rc != SF_OK) goto done;
+  /* gzip cannot shrink rows more than ~1000x: more rows than that is a
+   * corrupt dataspace, not a table. */
+  if (n > (hsize_t)file_size / (H5Tget_size(ft) ? H5Tget_size(ft) : 1) * 1100 + 4096) {
+    rc = sf_fail(err, SF_ERR_FORMAT, "%s: /%s claims %llu rows, more than the file can hold (corrupt file)", path,
+                 d->name, (unsigned long long)n);
+    goto done;
+  }
   int n_present = 0;
   for (int i = 0; i < d->n_fields; i++) {
     present[i] = H5Tget_member_index(ft, d->fields[i].name) >= 0;
@@ -221,6 +303,7 @@ static sf_status read_all_tables(const char *path, hid_t file, int flags, sf_res
     const char *name = rs_prov_str_name(i);
     int found;
     rc = read_string_attr(path, file, name, rs_prov_str(&p, i), &found, err);
+    if (rc == SF_OK && !found) rc = read_string_dataset(path, file, name, rs_prov_str(&p, i), &found, err);
     int optional = !strcmp(name, "slurm_job_id") || !strcmp(name, "sources");
     if (rc == SF_OK && !found && !optional && !lenient)
       rc = sf_fail(err, SF_ERR_FORMAT, "%s: missing root attribute %s", path, name);

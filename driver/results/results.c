@@ -546,6 +546,8 @@ sf_status sf_results_close(sf_results *r, sf_error *err) {
     close(r->jfd);
     r->jfd = -1;
     rc = unlink_if_there(r->jpath, err);
+    unlink(r->htmp); /* a rewrite killed in an earlier run may have left them */
+    unlink(r->jtmp);
     if (rc == SF_OK) rc = rs_fsync_dir_of(r->path, err);
   }
   rs_h5_loud(&q);

@@ -156,6 +156,10 @@ unsigned char *rs_frame_rows(rs_table t, const void *rows, int64_t n, size_t *si
 
 /* ---- HDF5 ---- */
 
+/* A root string longer than this (spec_text, sources) is written as a scalar
+ * string dataset of the same name instead of an attribute. */
+enum { RS_ATTR_MAX = 16384 };
+
 /* Saves HDF5's automatic error printing and turns it off; restores it. */
 typedef struct rs_h5quiet {
   H5E_auto2_t fn;

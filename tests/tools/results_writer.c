@@ -231,6 +231,7 @@ static int cmd_set_schema(const char *path, int v) {
 }
 
 int main(int argc, char **argv) {
+  H5dont_atexit(); /* as scanflash merge: no exit-time HDF5 teardown noise after a corrupt file */
   if (argc < 3) {
     fprintf(stderr, "usage: results_writer write|repair|check|set-schema FILE [options]\n");
     return 2;

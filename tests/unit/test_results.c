@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "results/results.h"
+#include "results/results_internal.h"
 #include "scanflash/files.h"
 #include "test.h"
 
@@ -63,8 +64,12 @@ static void make_item(item_data *d, int i, int status, int nrep) {
   memset(d->item.model, 'x', sizeof d->item.model - 1); /* a full field: 47 characters and the NUL */
   memcpy(d->item.model, "model-", 6);
   d->item.model[6] = (char)('a' + i % 26);
+  d->item.model_index = i % 3;
+  if (d->item.kind == SF_ITEM_KERNELS) snprintf(d->item.op, sizeof d->item.op, "selective_scan");
   snprintf(d->item.dtype, sizeof d->item.dtype, "bf16");
   d->item.context = (int64_t)1 << (11 + i % 10);
+  d->item.prefill_chunk = i % 2 ? 0 : 4096;
+  d->item.oom_predicted = i % 4 == 3;
   d->item.batch = 1 + i % 4;
   d->item.gen = i % 2 ? SF_GEN_CANONICAL : 128;
   d->item.first_problem = i * 3;
@@ -257,6 +262,53 @@ static item_data items[N_ITEMS];
 
 /* ---- tests ---- */
 
+/* The field lists in driver/results/tables.c must cover the C structs: a
+ * field added to records.h (or results.h) and not to the list would be
+ * silently dropped from the file and the journal. Checked two ways: every
+ * gap between listed fields is alignment padding, and the struct sizes are
+ * the ones this test knows. */
+static void test_layout(void) {
+  static const size_t want[T_COUNT] = {
+      [T_DEVICES] = 272, [T_PROBLEMS] = 128, [T_ITEMS] = 208 + 520,
+      [T_REPEATS] = 72,  [T_STEPS] = 48,     [T_KERNELS] = 184,
+  };
+  for (int t = 0; t < T_COUNT; t++) {
+    const rs_table_desc *d = &rs_tables[t];
+    CHECK_MSG(d->row_size == want[t],
+              "/%s: the C struct is %zu bytes, this test knows %zu: a field was added or removed in "
+              "records.h/results.h; add it to driver/results/tables.c and docs/results-schema.md, then here",
+              d->name, d->row_size, want[t]);
+    unsigned char covered[1024] = {0};
+    REQUIRE(d->row_size <= sizeof covered);
+    if (t == T_ITEMS) /* result.key is stored once, as item.key */
+      memset(covered + offsetof(sf_results_item, result.key), 1, SF_KEY_LEN);
+    for (int i = 0; i < d->n_fields; i++) {
+      const rs_field *f = &d->fields[i];
+      for (size_t b = f->offset; b < f->offset + f->size; b++) {
+        CHECK_MSG(!covered[b], "/%s: field %s overlaps another", d->name, f->name);
+        covered[b] = 1;
+      }
+    }
+    /* A run of uncovered bytes is padding only when it is shorter than the
+     * alignment of what follows it and ends on that alignment. */
+    for (size_t b = 0; b < d->row_size;) {
+      if (covered[b]) {
+        b++;
+        continue;
+      }
+      size_t e = b;
+      while (e < d->row_size && !covered[e]) e++;
+      size_t align = 8;
+      for (int i = 0; i < d->n_fields; i++)
+        if (d->fields[i].offset == e) align = d->fields[i].kind == FK_STR ? 1 : d->fields[i].size < 8 ? 4 : 8;
+      if (t == T_ITEMS && e == offsetof(sf_results_item, result.key)) align = 1;
+      CHECK_MSG(e - b < align && e % align == 0, "/%s: bytes %zu..%zu of the C struct are in no field", d->name, b,
+                e - 1);
+      b = e;
+    }
+  }
+}
+
 static void test_roundtrip(void) {
   const char *path = P("round.h5");
   setenv("SLURM_JOB_ID", "4242", 1);
@@ -338,13 +390,12 @@ static void test_roundtrip(void) {
   hid_t ds = H5Dopen2(f, "items", H5P_DEFAULT);
   hid_t a = H5Aopen(ds, "units:ttft_s", H5P_DEFAULT);
   CHECK(a >= 0);
-  if (a >= 0) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    char *v = NULL;
-    CHECK(H5Aread(a, t, &v) >= 0);
+  if (a >= 0) { /* a fixed-length string (no global heap), NUL-terminated */
+    hid_t t = H5Aget_type(a);
+    char v[16] = "";
+    CHECK(H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) == 0 && H5Tget_size(t) == 2);
+    CHECK(H5Aread(a, t, v) >= 0);
     CHECK_STR_EQ(v, "s");
-    H5free_memory(v);
     H5Tclose(t);
     H5Aclose(a);
   }
@@ -359,6 +410,38 @@ static void test_roundtrip(void) {
   H5Tclose(ft);
   H5Dclose(ds);
   H5Fclose(f);
+}
+
+/* A spec too long for an attribute goes to a /spec_text dataset. */
+static void test_long_spec(void) {
+  size_t n = 100000;
+  char *spec = malloc(n + 1);
+  REQUIRE(spec);
+  for (size_t i = 0; i < n; i++) spec[i] = i % 64 == 63 ? '\n' : (char)('a' + i % 26);
+  spec[n] = '\0';
+  sf_results_provenance p = prov_default();
+  p.spec_text = spec;
+  sf_results *r = NULL;
+  sf_error err;
+  const char *path = P("longspec.h5");
+  sf_status rc = sf_results_open(path, &p, SF_RESULTS_CREATE, 0, &r, &err);
+  CHECK_MSG(rc == SF_OK, "open: %s", err.msg);
+  if (rc == SF_OK) {
+    write_item(r, &items[0]);
+    close_r(r);
+  }
+  sf_results_data d;
+  if (read_ok(path, &d)) {
+    CHECK(strlen(d.prov.spec_text) == n && !strcmp(d.prov.spec_text, spec));
+    char sha[65];
+    sf_sha256_hex(spec, n, sha);
+    CHECK_STR_EQ(d.prov.spec_sha256, sha);
+    sf_results_data_free(&d);
+  }
+  rc = sf_results_open(path, &p, SF_RESULTS_RESUME, 0, &r, &err);
+  CHECK_MSG(rc == SF_OK, "resume: %s", err.msg);
+  if (rc == SF_OK) close_r(r);
+  free(spec);
 }
 
 static void test_create_refuses(void) {
@@ -707,6 +790,30 @@ static void test_errors(void) {
   H5Fclose(h);
   rc = sf_results_read(v2, 0, &d, &err);
   check_error(rc, &err, "v2.h5: missing table /items");
+
+  /* A table with other fields. */
+  const char *other = P("other.h5");
+  r = open_r(other, SF_RESULTS_CREATE, 0);
+  REQUIRE(r);
+  close_r(r);
+  h = H5Fopen(other, H5F_ACC_RDWR, H5P_DEFAULT);
+  REQUIRE(h >= 0);
+  CHECK(H5Ldelete(h, "kernels", H5P_DEFAULT) >= 0);
+  hid_t st = H5Tcopy(H5T_C_S1);
+  H5Tset_size(st, SF_KEY_LEN);
+  hid_t ct = H5Tcreate(H5T_COMPOUND, SF_KEY_LEN);
+  H5Tinsert(ct, "key", 0, st);
+  hsize_t zero = 0;
+  hid_t sp = H5Screate_simple(1, &zero, NULL);
+  hid_t ds = H5Dcreate2(h, "kernels", ct, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  CHECK(ds >= 0);
+  H5Dclose(ds);
+  H5Sclose(sp);
+  H5Tclose(ct);
+  H5Tclose(st);
+  H5Fclose(h);
+  rc = sf_results_read(other, 0, &d, &err);
+  check_error(rc, &err, "other.h5: /kernels: missing field 'op'");
 }
 
 static void test_merge(void) {
@@ -743,7 +850,9 @@ int main(void) {
   uint64_t seed = sf_test_seed();
   rng_state = seed;
   REQUIRE(mkdtemp(dir));
+  test_layout();
   test_roundtrip();
+  test_long_spec();
   test_create_refuses();
   test_resume();
   test_rebuild();
