@@ -52,7 +52,7 @@ sf_status sf_pack_context(const sf_corpus *c, int32_t problem, int64_t context_l
   }
   if (context_len < P)
     return sf_fail(err, SF_ERR_ARG,
-                   "context %lld is shorter than the prompt of %s (%lld tokens); use --natural for the bare prompt",
+                   "context %lld is shorter than the prompt of %s (%lld tokens); natural mode (context 0) gives the bare prompt",
                    (long long)context_len, problem_name(c, problem, namebuf, sizeof namebuf), (long long)P);
 
   const int64_t F = context_len - P; /* filler tokens */

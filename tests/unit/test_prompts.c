@@ -310,7 +310,7 @@ static void test_errors(sf_corpus *c) {
 
   CHECK(sf_pack_context(c, p, P - 1, 0, &t, &st, &err) == SF_ERR_ARG);
   snprintf(want, sizeof want,
-           "context %lld is shorter than the prompt of HumanEval/5 (%lld tokens); use --natural for the bare prompt",
+           "context %lld is shorter than the prompt of HumanEval/5 (%lld tokens); natural mode (context 0) gives the bare prompt",
            (long long)(P - 1), (long long)P);
   CHECK_STR_EQ(err.msg, want);
   CHECK_EQ_I64(t.n, 0);

@@ -1,0 +1,185 @@
+/* The measuring loop of one item: a session for its batch, then warm-ups and
+ * timed repeats, each a prefill (chunk by chunk, check points between
+ * chunks) and decode steps timed one by one (check points between steps).
+ * See runner.h for what each number means. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runner/runner_internal.h"
+
+typedef enum { AT_START, AT_CHUNK, AT_STEP } rn_at;
+
+typedef struct rn_run {
+  sf_runner *r;
+  const sf_work_item *item;
+  const sf_runner_batch *in;
+  const sf_ops *ops;
+  sf_session *s;
+  int32_t B, gmax;            /* gmax: the most tokens a sequence generates (0: prefill item) */
+  int64_t n_chunks;
+  sf_batch_input *chunks;     /* [n_chunks] varlen inputs, one per engine call */
+  int32_t *chunk_ids, *chunk_lens;
+  int32_t *tok;               /* [B] the tokens chosen last */
+  double t0, deadline;
+  int warmup, run, runs;      /* what is running, for the stop message */
+  rn_stop *stop;
+} rn_run;
+
+static void stop_at(rn_run *x, sf_item_status status, rn_at at, int64_t i, int64_t n) {
+  char where[96], sub[64];
+  if (x->warmup) snprintf(where, sizeof where, "warm-up %d of %d", x->run + 1, x->runs);
+  else snprintf(where, sizeof where, "repeat %d of %d", x->run + 1, x->runs);
+  if (at == AT_CHUNK) snprintf(sub, sizeof sub, ", before prefill chunk %lld of %lld", (long long)i + 1, (long long)n);
+  else if (at == AT_STEP) snprintf(sub, sizeof sub, ", before decode step %lld of %lld", (long long)i + 1, (long long)n);
+  else sub[0] = '\0';
+  x->stop->status = status;
+  if (status == SF_STATUS_TIMEOUT)
+    snprintf(x->stop->message, sizeof x->stop->message, "timed out after %.1f s (item timeout %g s) in %s%s",
+             sf_engine_now() - x->t0, x->item->timeout_s, where, sub);
+  else
+    snprintf(x->stop->message, sizeof x->stop->message,
+             "interrupted in %s%s (a signal, or the driver stopping the sweep); --resume runs it again", where, sub);
+}
+
+/* A check point: non-zero when the item must stop here (*x->stop says why). */
+static int must_stop(rn_run *x, rn_at at, int64_t i, int64_t n) {
+  if (x->r->cfg.poll && x->r->cfg.poll(x->r->cfg.poll_user)) {
+    stop_at(x, SF_STATUS_INTERRUPTED, at, i, n);
+    return 1;
+  }
+  if (x->deadline > 0 && sf_engine_now() > x->deadline) {
+    stop_at(x, SF_STATUS_TIMEOUT, at, i, n);
+    return 1;
+  }
+  return 0;
+}
+
+/* The prompt as the engine calls that feed it: one call when the prompt fits
+ * one chunk, else chunk c carries tokens [c*T, (c+1)*T) of every sequence,
+ * packed (prepared before any clock starts). */
+static sf_status plan_chunks(rn_run *x, int64_t max_prompt, int64_t T, sf_error *err) {
+  const int32_t B = x->B;
+  x->n_chunks = (max_prompt + T - 1) / T;
+  x->chunks = calloc((size_t)x->n_chunks, sizeof *x->chunks);
+  if (!x->chunks) return sf_fail(err, SF_ERR_NOMEM, "runner: out of host memory for the prefill chunks");
+  if (x->n_chunks == 1) {
+    x->chunks[0] = (sf_batch_input){.layout = SF_BATCH_VARLEN, .ids = x->in->ids, .lens = x->in->lens};
+    return SF_OK;
+  }
+  int64_t total = 0;
+  for (int32_t b = 0; b < B; b++) total += x->in->lens[b];
+  x->chunk_ids = malloc((size_t)total * sizeof *x->chunk_ids);
+  x->chunk_lens = malloc((size_t)(x->n_chunks * B) * sizeof *x->chunk_lens);
+  if (!x->chunk_ids || !x->chunk_lens)
+    return sf_fail(err, SF_ERR_NOMEM, "runner: out of host memory for the prefill chunks");
+  int64_t w = 0;
+  for (int64_t c = 0; c < x->n_chunks; c++) {
+    int32_t *lens = x->chunk_lens + c * B;
+    x->chunks[c] = (sf_batch_input){.layout = SF_BATCH_VARLEN, .ids = x->chunk_ids + w, .lens = lens};
+    int64_t in_off = 0;
+    for (int32_t b = 0; b < B; b++) {
+      int64_t n = x->in->lens[b] - c * T;
+      n = n < 0 ? 0 : n > T ? T : n;
+      lens[b] = (int32_t)n;
+      if (n > 0) memcpy(x->chunk_ids + w, x->in->ids + in_off + c * T, (size_t)n * sizeof(int32_t));
+      w += n;
+      in_off += x->in->lens[b];
+    }
+  }
+  return SF_OK;
+}
+
+static int64_t longest(const rn_run *x) {
+  int64_t m = 0;
+  for (int32_t b = 0; b < x->B; b++) {
+    const int64_t l = sf_session_length(x->s, b);
+    if (l > m) m = l;
+  }
+  return m;
+}
+
+/* One run of the item (a warm-up when !timed). Stops at a check point leave
+ * x->stop set and return SF_OK. */
+static sf_status one_run(rn_run *x, int timed, sf_error *err) {
+  sf_runner *r = x->r;
+  if (must_stop(x, AT_START, 0, 0)) return SF_OK;
+  SF_TRY(sf_session_reset(x->s, err));
+  SF_TRY(x->ops->sync(&r->ctx, err));
+  const double t0 = sf_engine_now();
+  for (int64_t c = 0; c < x->n_chunks; c++) {
+    if (c > 0 && must_stop(x, AT_CHUNK, c, x->n_chunks)) return SF_OK;
+    SF_TRY(sf_session_prefill(x->s, &x->chunks[c], NULL, NULL, err));
+  }
+  SF_TRY(sf_session_sample(x->s, x->tok, err));
+  SF_TRY(x->ops->sync(&r->ctx, err));
+  const double prefill_s = sf_engine_now() - t0;
+
+  double decode_s = 0;
+  const int64_t steps = x->gmax > 0 ? x->gmax - 1 : 0;
+  for (int64_t i = 0; i < steps; i++) {
+    if (must_stop(x, AT_STEP, i, steps)) return SF_OK;
+    const int64_t pos = longest(x);
+    const double ts = sf_engine_now();
+    SF_TRY(sf_session_decode(x->s, x->tok, NULL, err));
+    SF_TRY(sf_session_sample(x->s, x->tok, err));
+    SF_TRY(x->ops->sync(&r->ctx, err));
+    const double lat = sf_engine_now() - ts;
+    decode_s += lat;
+    if (timed) {
+      sf_step_result st = {.repeat = x->run, .step = (int32_t)i, .position = pos, .latency_s = lat};
+      SF_TRY(rn_push_step(r, &st, err));
+    }
+  }
+  if (!timed) return SF_OK;
+  sf_repeat_result rep = {.repeat = x->run, .prefill_s = prefill_s, .decode_s = decode_s,
+                          .total_s = prefill_s + decode_s, .energy_j = NAN};
+  for (int32_t b = 0; b < x->B; b++) {
+    rep.prompt_tokens += x->in->lens[b];
+    if (x->gmax > 0) rep.generated_tokens += x->in->gen[b];
+  }
+  return rn_push_repeat(r, &rep, err);
+}
+
+static sf_status measure(rn_run *x, rn_memory *mem, sf_error *err) {
+  const sf_work_item *item = x->item;
+  int64_t max_prompt = 0;
+  for (int32_t b = 0; b < x->B; b++) {
+    if (x->in->lens[b] > max_prompt) max_prompt = x->in->lens[b];
+    if (item->kind == SF_ITEM_GENERATE && x->in->gen[b] > x->gmax) x->gmax = x->in->gen[b];
+  }
+  const int64_t T = item->prefill_chunk > 0 && item->prefill_chunk < max_prompt ? item->prefill_chunk : max_prompt;
+  /* The last generated token is never fed back. */
+  const int64_t max_len = max_prompt + (x->gmax > 0 ? x->gmax - 1 : 0);
+  x->tok = calloc((size_t)x->B, sizeof *x->tok);
+  if (!x->tok) return sf_fail(err, SF_ERR_NOMEM, "runner: out of host memory");
+  SF_TRY(plan_chunks(x, max_prompt, T, err));
+  SF_TRY(sf_session_create(&x->r->model, x->B, max_len, T, &x->s, err));
+  mem->state_bytes = sf_session_state_bytes(x->s);
+
+  x->warmup = 1;
+  x->runs = item->warmup;
+  for (x->run = 0; x->run < item->warmup && x->stop->status == SF_STATUS_OK; x->run++) SF_TRY(one_run(x, 0, err));
+  x->warmup = 0;
+  x->runs = item->repeats;
+  for (x->run = 0; x->run < item->repeats && x->stop->status == SF_STATUS_OK; x->run++) SF_TRY(one_run(x, 1, err));
+  mem->scratch_bytes = sf_session_scratch_bytes(x->s);
+  return SF_OK;
+}
+
+sf_status rn_measure(sf_runner *r, const sf_work_item *item, const sf_runner_batch *in, double deadline,
+                     rn_stop *stop, rn_memory *mem, sf_error *err) {
+  rn_run x = {.r = r, .item = item, .in = in, .ops = r->ctx.ops, .B = in->batch,
+              .t0 = sf_engine_now(), .deadline = deadline, .stop = stop};
+  stop->status = SF_STATUS_OK;
+  stop->message[0] = '\0';
+  if (item->repeats < 1) return sf_fail(err, SF_ERR_ARG, "runner: item %s has %d repeats", item->key, item->repeats);
+  sf_status rc = measure(&x, mem, err);
+  sf_session_free(x.s);
+  free(x.tok);
+  free(x.chunks);
+  free(x.chunk_ids);
+  free(x.chunk_lens);
+  return rc;
+}
