@@ -92,7 +92,7 @@ printf '%s\n' '{"task_id": "HumanEval/0", "prompt": "x", "entry_point": "f", "ca
   '{"task_id": "HumanEval/1", "prompt": ' >"$tmp/bad.jsonl"
 expect_fail "^scanflash prompts: unknown problem 'HumanEval/999'" P --problem HumanEval/999 --context 8k
 expect_fail "^scanflash prompts: unknown problem 'nope'" P --problem nope --context 8k
-expect_fail "^scanflash prompts: context 5 is shorter than the prompt of HumanEval/7 \([0-9]+ tokens\); natural mode (context 0) gives the bare prompt$" \
+expect_fail "^scanflash prompts: context 5 is shorter than the prompt of HumanEval/7 \([0-9]+ tokens\); natural mode \(context 0\) gives the bare prompt$" \
   P --problem 7 --context 5
 expect_fail "^scanflash prompts: --context: '8q' is not a count" P --problem 7 --context 8q
 expect_fail "^scanflash prompts: --context: '-5' is negative" P --problem 7 --context -5
