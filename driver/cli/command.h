@@ -25,6 +25,7 @@ int cmd_prompts(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_kernels(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@ static const sf_command commands[] = {
     {"plan", "expand a sweep (SPEC.yaml or quick flags): items, keys, memory, cost, predicted OOMs", cmd_plan},
     {"generate", "greedy decoding from a prompt with a preset or a checkpoint (cpu backend)", cmd_generate},
     {"merge", "join results files (shards) into one, keys unique: merge A.h5 B.h5 -o C.h5", cmd_merge},
+    {"kernels", "kernel benchmarks on one GPU (Figure 8, left): time, TFLOP/s, GB/s, % of roofline, error", cmd_kernels},
     {"run", "run a sweep (under mpirun/srun, or alone) into a results file: run SPEC.yaml -o R.h5", cmd_run},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
