@@ -11,7 +11,7 @@ endmacro()
 
 find_package(PkgConfig REQUIRED)
 foreach(dep cjson:libcjson yaml:yaml-0.1 pcre2:libpcre2-8 utf8proc:libutf8proc
-            zlib:zlib crypto:libcrypto)
+            zlib:zlib crypto:libcrypto gsl:gsl)
   string(REPLACE ":" ";" _pair ${dep})
   list(GET _pair 0 _name)
   list(GET _pair 1 _module)

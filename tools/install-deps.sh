@@ -8,11 +8,12 @@ set -u
 what=${1:-build}
 pkgs=(build-essential cmake pkg-config git ca-certificates
       libopenmpi-dev openmpi-bin libhdf5-dev hdf5-tools
-      libcjson-dev libyaml-dev libpcre2-dev libutf8proc-dev zlib1g-dev libssl-dev)
+      libcjson-dev libyaml-dev libpcre2-dev libutf8proc-dev zlib1g-dev libssl-dev
+      libgsl-dev gnuplot-nox)
 case "$what" in
   build) ;;
   test) pkgs+=(python3) ;;
-  report) pkgs+=(libgsl-dev gnuplot-nox) ;;
+  report) ;;  # libgsl-dev and gnuplot-nox are in the build set
   *) echo "install-deps: unknown set '$what' (build, test, report)" >&2; exit 2 ;;
 esac
 missing=()
