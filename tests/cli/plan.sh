@@ -33,7 +33,7 @@ n_oom=$(grep -c "OOM-predicted$" "$tmp/out")
 check "long-context: some items predicted to OOM" [ "$n_oom" -gt 0 ]
 check "long-context: the count matches the marks" grep -q "predicted OOM: $n_oom;" "$tmp/out"
 expect_ok P "$SF_SOURCE_DIR/sweeps/tiny.yaml" --device-mem 1k
-check "--device-mem: everything OOMs with 1 KiB" grep -q "^totals: 18 items .*predicted OOM: 18;" "$tmp/out"
+check "--device-mem: everything OOMs with 1 KiB" grep -q "^totals: 27 items .*predicted OOM: 27;" "$tmp/out"
 
 # quick flags equivalent to a YAML spec: the same keys, in the same order
 printf '%s\n' "# the same sweep as the flags below" "models: [mamba-130m, mamba2-130m, pythia-160m]" \
