@@ -26,6 +26,7 @@ sf_status sf_session_decode(sf_session *s, const int32_t *ids, float *logits, sf
   sf_pass pass = {.decode = 1, .rows = B};
   sf_status rc = sf_forward_body(s, &pass, err);
   if (rc == SF_OK) rc = sf_forward_head(s, s->x, B, s->logits, err);
+  if (rc == SF_OK) s->head_pending = 0;
   if (rc != SF_OK) return sf_fail_context(err, "decode");
   for (int32_t b = 0; b < B; b++) s->len[b]++;
   if (logits)
@@ -33,7 +34,15 @@ sf_status sf_session_decode(sf_session *s, const int32_t *ids, float *logits, sf
   return SF_OK;
 }
 
+sf_status sf_session_logits_ready(sf_session *s, sf_error *err) {
+  if (!s->head_pending) return SF_OK;
+  SF_TRY(sf_forward_head(s, s->last_h, s->batch, s->logits, err));
+  s->head_pending = 0;
+  return SF_OK;
+}
+
 sf_status sf_session_sample(sf_session *s, int32_t *out_ids, sf_error *err) {
+  SF_TRY(sf_session_logits_ready(s, err));
   sf_sample_params p = {.batch = s->batch, .vocab = s->vocab, .logits = s->logits,
                         .logits_row_stride = s->vocab, .top_k = 1, .temperature = 0.0f,
                         .seed = 0, .step = 0, .out_ids = s->d_sampled};

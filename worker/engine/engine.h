@@ -77,7 +77,8 @@ typedef struct sf_batch_input {
  *   all_logits: the logits at every new token, laid out like the input ids
  *     (padded: [batch, row_stride, vocab], padding rows untouched; varlen:
  *     [sum lens, vocab]). Costs a vocab-wide GEMM over every token (tests).
- * The session keeps the last-position logits for sf_session_sample. */
+ * The session keeps the last positions for sf_session_sample, which runs the
+ * lm head then when last_logits was NULL (so chunk-by-chunk calls pay it once). */
 sf_status sf_session_prefill(sf_session *s, const sf_batch_input *in, float *last_logits,
                              float *all_logits, sf_error *err);
 

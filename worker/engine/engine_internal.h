@@ -57,6 +57,8 @@ struct sf_session {
   int64_t buf_width[SF_NBUF];
   void *last_h;             /* [batch, d_model] gathered last rows */
   float *logits;            /* [batch, vocab] f32: last prefill / decode logits */
+  int head_pending;         /* prefill left last_h without its lm head: logits is stale
+                               until sf_session_sample (or a caller of logits) runs it */
   float *logits_all;        /* [max_rows, vocab] f32, allocated on first use */
   int64_t scratch_bytes;
 
@@ -110,5 +112,8 @@ static inline void *sf_elem(void *base, int64_t i, size_t esz) {
 static inline const void *sf_celem(const void *base, int64_t i, size_t esz) {
   return (const char *)base + (size_t)i * esz;
 }
+
+/* Runs the lm head a prefill left pending, so s->logits is current. */
+sf_status sf_session_logits_ready(sf_session *s, sf_error *err);
 
 #endif

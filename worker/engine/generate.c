@@ -16,6 +16,7 @@ double sf_engine_now(void) {
 static sf_status report_logits(sf_session *s, const sf_generate_opts *o, float *host, int64_t row,
                                sf_error *err) {
   if (!o->on_logits) return SF_OK;
+  SF_TRY(sf_session_logits_ready(s, err));
   SF_TRY(s->ops->download(s->ctx, host, s->logits,
                           (size_t)s->batch * (size_t)s->vocab * sizeof(float), err));
   return o->on_logits(o->user, row, host, s->batch, s->vocab, err);

@@ -141,7 +141,12 @@ sf_status sf_session_prefill(sf_session *s, const sf_batch_input *in, float *las
     if (rc != SF_OK)
       return sf_fail_context(err, "prefill chunk at token %lld", (long long)off);
   }
+  /* The vocab-wide head runs once, when logits are needed: a prompt fed in
+   * several calls (chunked by the caller) must not pay it per call. */
+  s->head_pending = 1;
+  if (!last_logits) return SF_OK;
   SF_TRY(sf_forward_head(s, s->last_h, s->batch, s->logits, err));
+  s->head_pending = 0;
   if (last_logits)
     for (int32_t b = 0; b < s->batch; b++) {
       if (!in->lens[b]) continue;

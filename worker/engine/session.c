@@ -226,6 +226,7 @@ sf_status sf_session_reset(sf_session *s, sf_error *err) {
     SF_TRY(s->ops->zero(s->ctx, s->ssm_state, (size_t)(L * s->ssm_layer_elems) * sizeof(float), err));
   }
   for (int32_t b = 0; b < s->batch; b++) s->len[b] = 0;
+  s->head_pending = 0;
   return SF_OK;
 }
 
