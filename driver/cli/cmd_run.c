@@ -195,6 +195,10 @@ int cmd_run(int argc, char **argv) {
       usage(stdout);
       return SF_EXIT_OK;
     }
+  /* Before MPI_Init, which can take seconds under srun: a pre-emption
+   * warning that arrives while ranks start must set the stop flag, not kill
+   * the rank with SIGUSR1's default action (seen under Slurm). */
+  sf_sched_signals_install();
   int inited = 0;
   MPI_Initialized(&inited);
   if (!inited && MPI_Init(NULL, NULL) != MPI_SUCCESS) {
@@ -207,7 +211,6 @@ int cmd_run(int argc, char **argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   if (size > 1) sf_log_set_rank(rank);
-  sf_sched_signals_install();
 
   sf_spec spec;
   sf_run_options opts;
