@@ -1,6 +1,12 @@
-/* Attention prefill, tiled with an online softmax (FlashAttention's
- * algorithm without tensor cores: the correct base that the mma.sync/wgmma
- * kernels will replace).
+/* Attention prefill: the launcher picks the tensor-core kernel
+ * (attention_mma*.cu: mma.sync, FlashAttention-2 style) for bf16/f16 with
+ * head_dim 64 or 128, scale > 0, 16-byte aligned q/k/v with strides that are
+ * multiples of 8 elements, on sm_80+; everything else runs the fp32 kernel
+ * below. params.block_q/block_k: 0/0 picks; the tiles of a tensor-core
+ * variant (128/64 for the default) pick it; 64/32 forces the fp32 kernel.
+ *
+ * The fp32 kernel: tiled with an online softmax (FlashAttention's algorithm
+ * without tensor cores).
  *
  * One block of 128 threads per (query tile of BQ = 64 queries, head,
  * sequence). The block holds its Q tile (pre-scaled) in shared memory and
@@ -13,6 +19,9 @@
  * position. Head dims up to 64 or 128 (compiled for both; any head_dim up
  * to 128 works). A sequence with past_len + len > cache.max_len writes
  * nothing and is reported by the next sync. Workspace: none. */
+#include <math.h>
+
+#include "attention_mma.cuh"
 #include "cuda_common.cuh"
 
 enum { ATT_BQ = 64, ATT_BK = 32, ATT_THREADS = 128 };
@@ -169,25 +178,119 @@ static sf_status launch(sf_op_ctx *ctx, const sf_attention_params *p, sf_error *
   return p->head_dim <= 64 ? launch_hd<T, 64>(ctx, p, err) : launch_hd<T, 128>(ctx, p, err);
 }
 
-extern "C" SF_CUDA_OP(attention, sf_attention_params) {
+/* Whether the tensor-core kernels can run these params. */
+static bool mma_ok(sf_op_ctx *ctx, const sf_attention_params *p) {
+  if (p->dtype != SF_BF16 && p->dtype != SF_F16) return false;
+  if (p->head_dim != 64 && p->head_dim != 128) return false;
+  if (!(p->scale > 0.0f) || !isfinite(p->scale)) return false;
+  if (p->cache.max_len >= 0x7fffffffLL || p->seqs.max_len >= 0x7fffffffLL) return false;
+  if ((uintptr_t)p->q % 16 || (uintptr_t)p->cache.k % 16 || (uintptr_t)p->cache.v % 16) return false;
+  if (p->q_token_stride % 8 || p->q_head_stride % 8 || p->cache.batch_stride % 8 || p->cache.pos_stride % 8 ||
+      p->cache.head_stride % 8)
+    return false;
+  int major = 0;
+  if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, ctx->device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  return major >= 8;
+}
+
+static sf_attn_mma_info mma_info(int head_dim, int variant) {
+  return head_dim == 64 ? sf_attn_mma_info_d64(variant) : sf_attn_mma_info_d128(variant);
+}
+
+static int mma_default(int head_dim) {
+  return head_dim == 64 ? sf_attn_mma_default_d64() : sf_attn_mma_default_d128();
+}
+
+static sf_status run_mma(sf_op_ctx *ctx, const sf_attention_params *p, int variant, sf_error *err) {
+  return p->head_dim == 64 ? sf_attn_mma_d64(ctx, p, variant, err) : sf_attn_mma_d128(ctx, p, variant, err);
+}
+
+static sf_status run_fp32(sf_op_ctx *ctx, const sf_attention_params *p, sf_error *err) {
+  SF_DISPATCH(p->dtype, "attention", launch<T>(ctx, p, err));
+}
+
+/* Argument checks shared by the op and the variant entry; *done = 1 when
+ * there is nothing to compute. */
+static sf_status check_params(const sf_attention_params *p, int *done, sf_error *err) {
+  *done = 0;
   if (p->n_heads <= 0 || p->n_kv_heads <= 0 || p->n_heads % p->n_kv_heads != 0)
     return sf_fail(err, SF_ERR_ARG, "attention: n_heads %d must be a positive multiple of n_kv_heads %d",
                    (int)p->n_heads, (int)p->n_kv_heads);
   if (p->head_dim <= 0 || p->head_dim > 128)
     return sf_fail(err, p->head_dim <= 0 ? SF_ERR_ARG : SF_ERR_UNSUPPORTED,
                    "attention: head_dim %d (the cuda kernel supports 1..128)", (int)p->head_dim);
-  if ((p->block_q != 0 && p->block_q != ATT_BQ) || (p->block_k != 0 && p->block_k != ATT_BK))
-    return sf_fail(err, SF_ERR_UNSUPPORTED,
-                   "attention: tiles %dx%d requested; the cuda kernel has fixed %dx%d tiles (pass 0)",
-                   (int)p->block_q, (int)p->block_k, (int)ATT_BQ, (int)ATT_BK);
   if (p->seqs.batch < 0 || p->seqs.max_len < 0)
     return sf_fail(err, SF_ERR_ARG, "attention: negative batch %d or max_len %lld", (int)p->seqs.batch,
                    (long long)p->seqs.max_len);
   if (p->seqs.batch > 65535 || p->n_heads > 65535)
     return sf_fail(err, SF_ERR_UNSUPPORTED, "attention: batch %d or n_heads %d > 65535", (int)p->seqs.batch,
                    (int)p->n_heads);
-  if (p->seqs.batch == 0 || p->seqs.max_len == 0) return SF_OK;
+  if (p->seqs.batch == 0 || p->seqs.max_len == 0) {
+    *done = 1;
+    return SF_OK;
+  }
   if (!p->seqs.start || !p->seqs.len || !p->q || !p->cache.k || !p->cache.v || !p->out)
     return sf_fail(err, SF_ERR_ARG, "attention: seqs, q, the cache and out must be non-NULL");
-  SF_DISPATCH(p->dtype, "attention", launch<T>(ctx, p, err));
+  return SF_OK;
+}
+
+extern "C" SF_CUDA_OP(attention, sf_attention_params) {
+  int done;
+  SF_TRY(check_params(p, &done, err));
+  const bool tc = mma_ok(ctx, p);
+  int variant = -1;
+  const int hd = p->head_dim == 64 ? 64 : 128;
+  if (p->block_q == 0 && p->block_k == 0) {
+    variant = tc ? mma_default(hd) : -1;
+  } else if (p->block_q == ATT_BQ && p->block_k == ATT_BK) {
+    variant = -1;
+  } else if (tc) {
+    /* the default if its tiles match, else the first variant that does */
+    const sf_attn_mma_info d = mma_info(hd, mma_default(hd));
+    if (d.block_q == p->block_q && d.block_k == p->block_k) variant = mma_default(hd);
+    for (int v = 0; variant < 0; v++) {
+      const sf_attn_mma_info in = mma_info(hd, v);
+      if (in.block_q == 0) break;
+      if (in.block_q == p->block_q && in.block_k == p->block_k) variant = v;
+    }
+  }
+  if (variant < 0 && !(p->block_q == ATT_BQ && p->block_k == ATT_BK) && (p->block_q || p->block_k))
+    return sf_fail(err, SF_ERR_UNSUPPORTED,
+                   "attention: tiles %dx%d requested; the cuda kernels have %dx%d (fp32) and, for "
+                   "bf16/f16 head_dim 64/128, %dx%d (tensor cores, default); pass 0 to choose",
+                   (int)p->block_q, (int)p->block_k, (int)ATT_BQ, (int)ATT_BK,
+                   mma_info(hd, mma_default(hd)).block_q, mma_info(hd, mma_default(hd)).block_k);
+  if (done) return SF_OK;
+  return variant >= 0 ? run_mma(ctx, p, variant, err) : run_fp32(ctx, p, err);
+}
+
+/* For tuning and tests (bench_attention and test_gpu_ops declare it):
+ * variant -1 is the fp32 kernel, 0.. the tensor-core variants of
+ * p->head_dim (SF_ERR_UNSUPPORTED where the params or the variant do not
+ * fit; the message of a variant that does not exist says "no variant");
+ * block_q/block_k are ignored. Writes block_q, block_k, warps, flags and
+ * whether it is the op's default to info (may be NULL). */
+extern "C" sf_status sf_cuda_attention_variant(sf_op_ctx *ctx, const sf_attention_params *p, int variant,
+                                               int info[5], sf_error *err) {
+  int done;
+  SF_TRY(check_params(p, &done, err));
+  if (variant >= 0) {
+    if (!mma_ok(ctx, p))
+      return sf_fail(err, SF_ERR_UNSUPPORTED, "attention: these params do not fit the tensor-core kernels");
+    const sf_attn_mma_info in = mma_info(p->head_dim, variant);
+    if (in.block_q == 0)
+      return sf_fail(err, SF_ERR_UNSUPPORTED, "attention: no variant %d for head_dim %d", variant,
+                     (int)p->head_dim);
+    if (info)
+      info[0] = in.block_q, info[1] = in.block_k, info[2] = in.warps, info[3] = in.flags,
+      info[4] = variant == mma_default(p->head_dim);
+    if (done) return SF_OK;
+    return run_mma(ctx, p, variant, err);
+  }
+  if (info) info[0] = ATT_BQ, info[1] = ATT_BK, info[2] = ATT_THREADS / 32, info[3] = 0, info[4] = 0;
+  if (done) return SF_OK;
+  return run_fp32(ctx, p, err);
 }

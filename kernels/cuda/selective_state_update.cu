@@ -1,6 +1,11 @@
 /* Mamba-1 selective state update: the scan's recurrence for one token per
- * sequence (decode). One thread per (sequence, channel), the state updated
- * in place (fp32), any d_state. Workspace: none. */
+ * sequence (decode), the state updated in place (fp32). Memory-bound on the
+ * state (read + write): the vector kernel gives each thread 4 consecutive
+ * states of one (sequence, channel) (16-byte load and store of the state and
+ * of A, coalesced across the warp), d_state / 4 threads a channel (a power
+ * of two up to 32) reduce y with shuffles. Other layouts (d_state not such
+ * a multiple of 4, state or A not 16-byte aligned) run the scalar kernel:
+ * one thread per (sequence, channel), any d_state. Workspace: none. */
 #include "cuda_common.cuh"
 
 template <typename T>
@@ -31,7 +36,64 @@ __global__ void selective_state_update_kernel(int32_t batch, int64_t dim, int d_
 }
 
 template <typename T>
+__global__ void __launch_bounds__(128) selective_state_update_vec_kernel(
+    int64_t dim, int d_state, int lg_tpc, const T *x, int64_t xbs, const T *__restrict__ dtp, int64_t dtbs,
+    const float *__restrict__ dt_bias, int softplus, const float *__restrict__ A, const T *__restrict__ Bm,
+    int64_t Bbs, const T *__restrict__ Cm, int64_t Cbs, const float *__restrict__ D, const T *__restrict__ z,
+    int64_t zbs, float *state, int64_t sbs, T *out, int64_t obs) {
+  const int b = blockIdx.y, tpc = 1 << lg_tpc;
+  const int64_t gt = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  const int64_t c = gt >> lg_tpc;
+  const int q = (int)(gt & (tpc - 1));
+  const bool ok = c < dim; /* whole channel groups are in or out: the shuffles stay within a group */
+  const int64_t cc = ok ? c : 0;
+  float4 *sp = reinterpret_cast<float4 *>(state + (int64_t)b * sbs + cc * d_state) + q;
+  const float4 s = ok ? *sp : make_float4(0.f, 0.f, 0.f, 0.f);
+  const float4 a4 = __ldg(reinterpret_cast<const float4 *>(A + cc * d_state) + q);
+  const T *Bt = Bm + (int64_t)b * Bbs + 4 * q, *Ct = Cm + (int64_t)b * Cbs + 4 * q;
+  const float b0 = sf_ld<T>(Bt), b1 = sf_ld<T>(Bt + 1), b2 = sf_ld<T>(Bt + 2), b3 = sf_ld<T>(Bt + 3);
+  const float e0 = sf_ld<T>(Ct), e1 = sf_ld<T>(Ct + 1), e2 = sf_ld<T>(Ct + 2), e3 = sf_ld<T>(Ct + 3);
+  float dt = sf_to_f<T>(dtp[(int64_t)b * dtbs + cc]) + (dt_bias ? dt_bias[cc] : 0.0f);
+  if (softplus) dt = sf_softplus(dt);
+  const float xv = sf_to_f<T>(x[(int64_t)b * xbs + cc]), dx = dt * xv;
+  float4 n4;
+  n4.x = expf(dt * a4.x) * s.x + dx * b0;
+  n4.y = expf(dt * a4.y) * s.y + dx * b1;
+  n4.z = expf(dt * a4.z) * s.z + dx * b2;
+  n4.w = expf(dt * a4.w) * s.w + dx * b3;
+  float y = e0 * n4.x + e1 * n4.y + e2 * n4.z + e3 * n4.w;
+  for (int o = tpc >> 1; o > 0; o >>= 1) y += __shfl_xor_sync(0xffffffffu, y, o);
+  if (ok) {
+    *sp = n4;
+    if (q == 0) {
+      y += (D ? D[cc] : 0.0f) * xv;
+      if (z) y *= sf_silu(sf_to_f<T>(z[(int64_t)b * zbs + cc]));
+      out[(int64_t)b * obs + cc] = sf_from_f<T>(y);
+    }
+  }
+}
+
+static int ilog2_exact(int v) {
+  int l = 0;
+  while ((1 << l) < v) l++;
+  return (1 << l) == v ? l : -1;
+}
+
+template <typename T>
 static sf_status launch(sf_op_ctx *ctx, const sf_selective_state_update_params *p, sf_error *err) {
+  const int lg = p->d_state % 4 == 0 ? ilog2_exact(p->d_state / 4) : -1;
+  if (lg >= 0 && lg <= 5 && ((uintptr_t)p->state & 15) == 0 && ((uintptr_t)p->A & 15) == 0 &&
+      p->state_batch_stride % 4 == 0) {
+    const int64_t threads = p->dim << lg;
+    dim3 grid((unsigned)((threads + 127) / 128), (unsigned)p->batch);
+    selective_state_update_vec_kernel<T><<<grid, 128, 0, sf_cuda_stream(ctx)>>>(
+        p->dim, p->d_state, lg, (const T *)p->x, p->x_batch_stride, (const T *)p->dt, p->dt_batch_stride,
+        p->dt_bias, p->dt_softplus, p->A, (const T *)p->B, p->B_batch_stride, (const T *)p->C, p->C_batch_stride,
+        p->D, (const T *)p->z, p->z_batch_stride, p->state, p->state_batch_stride, (T *)p->out,
+        p->out_batch_stride);
+    SF_CUDA_LAUNCHED("selective_state_update_vec_kernel");
+    return SF_OK;
+  }
   dim3 grid((unsigned)((p->dim + 127) / 128), (unsigned)p->batch);
   selective_state_update_kernel<T><<<grid, 128, 0, sf_cuda_stream(ctx)>>>(
       p->batch, p->dim, p->d_state, (const T *)p->x, p->x_batch_stride, (const T *)p->dt, p->dt_batch_stride,

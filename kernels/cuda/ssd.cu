@@ -1,16 +1,21 @@
-/* Mamba-2 SSD, computed as its sequential recurrence (the correct base; the
- * chunked tensor-core SSD comes later). A block of 128 threads covers 16
- * channels p of one (head, sequence); each channel's d_state <= 128 states
- * are spread over 8 adjacent lanes (16 registers a lane, n = sub + 8 j), so
- * y = C . S takes a 3-step shuffle. dt, the per-head decay exp(dt A) and the
- * gate in fp32. chunk_size is accepted and has no effect here (the
- * recurrence is the same function). d_state > 128 runs the naive kernel.
- * The final state is written to state. Workspace: none. */
+/* Mamba-2 SSD: the op's dispatch and its sequential fallback. The chunked
+ * tensor-core path (ssd_chunked.cu) takes head_dim 64, d_state 64/128,
+ * chunk_size 0/256, bf16/f16 with 16-byte aligned x/B/C/z/out and token
+ * strides a multiple of 8; every other shape runs the sequential recurrence
+ * below: a block of 128 threads covers 16 channels p of one (head,
+ * sequence); each channel's d_state <= 128 states are spread over 8 adjacent
+ * lanes (16 registers a lane, n = sub + 8 j), so y = C . S takes a 3-step
+ * shuffle. dt, the per-head decay exp(dt A) and the gate in fp32; chunk_size
+ * has no effect on it (the recurrence is the same function). d_state > 128
+ * runs the naive kernel. The final state is written to state. Workspace:
+ * none for the sequential kernel (the chunked path's: ssd_chunked.cu). */
 #include "cuda_common.cuh"
 
 enum { SSD_THREADS = 128, SSD_LANES = 8, SSD_PER_LANE = 16, SSD_CH = SSD_THREADS / SSD_LANES };
 
 sf_status sf_cuda_ssd_check(const sf_ssd_params *p, const char *name, sf_error *err);
+int sf_cuda_ssd_chunked_ok(const sf_ssd_params *p);
+sf_status sf_cuda_ssd_chunked(sf_op_ctx *ctx, const sf_ssd_params *p, int stages, sf_error *err);
 
 template <typename T>
 __global__ void __launch_bounds__(SSD_THREADS)
@@ -109,9 +114,24 @@ sf_status sf_cuda_ssd_check(const sf_ssd_params *p, const char *name, sf_error *
   return SF_OK;
 }
 
-extern "C" SF_CUDA_OP(ssd, sf_ssd_params) {
+/* Tuning and reference entry (bench_mamba): variant 0 is what the op runs,
+ * 1 the sequential kernel (any shape with d_state <= 128), 2 the chunked
+ * path (SF_ERR_UNSUPPORTED where it does not apply), 3 the chunked path with
+ * 32-state blocks in stage 2; 10, 11, 12 run only the chunked path's stage
+ * 1, 2 or 3, 13 stage 2 with 32-state blocks (per-stage timing after a full
+ * call). */
+extern "C" sf_status sf_cuda_ssd_variant(sf_op_ctx *ctx, const sf_ssd_params *p, int variant, sf_error *err) {
   SF_TRY(sf_cuda_ssd_check(p, "ssd", err));
   if (p->seqs.batch == 0) return SF_OK;
+  const int chunked = sf_cuda_ssd_chunked_ok(p);
+  if ((variant == 2 || variant == 3 || variant >= 10) && !chunked)
+    return sf_fail(err, SF_ERR_UNSUPPORTED, "ssd: the chunked path does not take this shape or layout");
+  if (variant >= 10 && variant <= 12) return sf_cuda_ssd_chunked(ctx, p, 1 << (variant - 10), err);
+  if (variant == 13) return sf_cuda_ssd_chunked(ctx, p, 2 | 8, err);
+  if (variant == 3) return sf_cuda_ssd_chunked(ctx, p, 7 | 8, err);
+  if (variant != 1 && chunked) return sf_cuda_ssd_chunked(ctx, p, 7, err);
   if (p->d_state > SSD_LANES * SSD_PER_LANE) return sf_cuda_ssd_naive(ctx, p, err);
   SF_DISPATCH(p->dtype, "ssd", launch<T>(ctx, p, err));
 }
+
+extern "C" SF_CUDA_OP(ssd, sf_ssd_params) { return sf_cuda_ssd_variant(ctx, p, 0, err); }

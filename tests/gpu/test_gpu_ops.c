@@ -543,6 +543,12 @@ static void t_kv_append(sf_dtype dt0, int batch, const int32_t *lens, int padded
 
 /* Prefill attention (tiled or naive). The cache holds random k/v at every
  * position, also past past_len + len, which must not be read. */
+/* The tuning entry of kernels/cuda/attention.cu: tensor-core variant
+ * `variant` of the prefill kernel (SF_ERR_UNSUPPORTED when the params or the
+ * variant do not fit); info gets block_q, block_k, warps, flags, is-default. */
+sf_status sf_cuda_attention_variant(sf_op_ctx *ctx, const sf_attention_params *p, int variant, int info[5],
+                                    sf_error *err);
+
 static void t_attention(int naive, sf_dtype dt0, int batch, const int32_t *lens, int padded, int H, int KVH,
                         int hd, int causal, const int32_t *past) {
   const sf_dtype dt = eff(dt0);
@@ -583,15 +589,39 @@ static void t_attention(int naive, sf_dtype dt0, int batch, const int32_t *lens,
     fetch_as(gl, g.lse, nl, SF_F32);
     row(op, shape, dt, compare(go, ro, no, etol_of(dt)), tol_of(dt));
     row(op, "  ...its lse", SF_F32, compare(gl, rl, nl, ETOL_STATE), TOL_STATE);
+    /* Every tensor-core variant of the cuda backend on the same inputs (the
+     * op runs one of them; the others are kept for tuning). */
+    for (int var = 0; !naive && !selfcheck && var < 32; var++) {
+      begin_case();
+      int info[5] = {0, 0, 0, 0, 0};
+      sf_error ev = {0};
+      g.out = dpoison(no, dt);
+      g.lse = dpoison(nl, SF_F32);
+      const sf_status rv = sf_cuda_attention_variant(&gctx, &g, var, info, &ev);
+      if (rv == SF_ERR_UNSUPPORTED) break; /* head_dim/layout without tensor cores, or no more variants */
+      gpu_ok(rv, &ev, "attention variant");
+      fetch_as(go, g.out, no, dt);
+      fetch_as(gl, g.lse, nl, SF_F32);
+      char vop[32], vshape[96];
+      snprintf(vop, sizeof vop, "attention v%d", var);
+      snprintf(vshape, sizeof vshape, "  ...tensor-core variant %dx%d, %d warps, flags %d%s", info[0], info[1],
+               info[2], info[3], info[4] ? " (the op's)" : "");
+      row(vop, vshape, dt, compare(go, ro, no, etol_of(dt)), tol_of(dt));
+      row(vop, "  ...its lse", SF_F32, compare(gl, rl, nl, ETOL_STATE), TOL_STATE);
+    }
   }
   arena_free();
   free(q), free(k), free(v), free(ro), free(go), free(rl), free(gl);
 }
 
-static void t_decode(sf_dtype dt0, int batch, int H, int KVH, int hd, const int32_t *cache_len, int splits) {
+/* aligned: cache strides multiples of 8 elements (the 16-byte fast path of
+ * the cuda kernel); otherwise odd strides (its fallback). */
+static void t_decode_l(sf_dtype dt0, int batch, int H, int KVH, int hd, const int32_t *cache_len, int splits,
+                       int aligned) {
   const sf_dtype dt = eff(dt0);
   begin_case();
-  const int64_t cmax = max_i32(cache_len, batch) + 9, ps = (int64_t)KVH * hd + 2, bs = cmax * ps + 5;
+  const int64_t cmax = max_i32(cache_len, batch) + 9, ps = (int64_t)KVH * hd + (aligned ? 8 : 2);
+  const int64_t bs = cmax * ps + (aligned ? 16 : 5);
   const int64_t nc = batch * bs, qbs = (int64_t)H * hd + 3, obs = (int64_t)H * hd + 5, lbs = H + 2;
   const int64_t nq = batch * qbs, no = batch * obs, nl = batch * lbs;
   float *q = fvec(nq), *k = fvec(nc), *v = fvec(nc), *ro = fvec(no), *go = fvec(no), *rl = fvec(nl), *gl = fvec(nl);
@@ -607,7 +637,8 @@ static void t_decode(sf_dtype dt0, int batch, int H, int KVH, int hd, const int3
   sf_error e = {0};
   char shape[160], ls[64];
   lens_str(ls, sizeof ls, batch, cache_len);
-  snprintf(shape, sizeof shape, "cache_len %s heads %d/%d hd %d splits %d", ls, H, KVH, hd, splits);
+  snprintf(shape, sizeof shape, "cache_len %s heads %d/%d hd %d splits %d%s", ls, H, KVH, hd, splits,
+           aligned ? " aligned" : "");
   if (cpu_ok(C->attention_decode(&cctx, &p, &e), &e, "attention_decode")) {
     sf_attention_decode_params g = p;
     g.dtype = dt;
@@ -624,6 +655,10 @@ static void t_decode(sf_dtype dt0, int batch, int H, int KVH, int hd, const int3
   }
   arena_free();
   free(q), free(k), free(v), free(ro), free(go), free(rl), free(gl);
+}
+
+static void t_decode(sf_dtype dt0, int batch, int H, int KVH, int hd, const int32_t *cache_len, int splits) {
+  t_decode_l(dt0, batch, H, KVH, hd, cache_len, splits, 0);
 }
 
 static void t_conv1d(sf_dtype dt0, int batch, const int32_t *lens, int padded, int64_t dim, int W, int silu,
@@ -715,17 +750,21 @@ typedef struct scan_case {
   int64_t dim;
   int ds, has_z, has_D, has_bias, softplus, has_init, chunk;
   int sample_only; /* long case: compare every 997th output row (all of the state) */
+  int aligned;     /* 16-byte aligned rows (token strides a multiple of 8): the vectorized loads */
 } scan_case;
 
 static void t_scan(scan_case sc) {
   const sf_dtype dt = eff(sc.dt);
   begin_case();
   hseqs s = make_seqs(sc.batch, sc.lens, sc.padded);
-  const int64_t dim = sc.dim, ds = sc.ds, R = 5;
-  const int64_t us = dim + 2, ds_ = dim + 1, zs = dim + 3, xds = R + 2 * ds + 1, os = dim + 2;
+  const int64_t dim = sc.dim, ds = sc.ds, R = sc.aligned ? 8 : 5, d8 = (dim + 7) / 8 * 8;
+  const int64_t us = sc.aligned ? d8 + 8 : dim + 2, ds_ = sc.aligned ? d8 + 16 : dim + 1;
+  const int64_t zs = sc.aligned ? d8 + 24 : dim + 3, os = sc.aligned ? d8 + 8 : dim + 2;
+  const int64_t xds = sc.aligned ? R + 2 * ((ds + 7) / 8 * 8) + 8 : R + 2 * ds + 1;
   const int64_t sbs = dim * ds + 3;
   const int64_t nu = s.rows * us, nd = s.rows * ds_, nz = s.rows * zs, nx = s.rows * xds, no = s.rows * os;
   const int64_t ns = sc.batch * sbs;
+  const int64_t cofs = sc.aligned ? (ds + 7) / 8 * 8 : ds; /* C after B in the x_dbl row */
   float *u = fvec(nu), *dl = fvec(nd), *z = fvec(nz), *xd = fvec(nx), *A = fvec(dim * ds), *D = fvec(dim);
   float *db = fvec(dim), *st = fvec(ns), *ro = fvec(no), *go = fvec(no), *rs = fvec(ns), *gs = fvec(ns);
   fill_normal(u, nu, 1, 0), fill_normal(z, nz, 1, 0);
@@ -741,7 +780,7 @@ static void t_scan(scan_case sc) {
                                 .seqs = seqs_host(&s), .u = u, .u_token_stride = us, .delta = dl,
                                 .delta_token_stride = ds_, .delta_bias = sc.has_bias ? db : NULL,
                                 .delta_softplus = sc.softplus, .A = A, .B = xd + R, .B_token_stride = xds,
-                                .C = xd + R + ds, .C_token_stride = xds, .D = sc.has_D ? D : NULL,
+                                .C = xd + R + cofs, .C_token_stride = xds, .D = sc.has_D ? D : NULL,
                                 .z = sc.has_z ? z : NULL, .z_token_stride = zs, .state = rs,
                                 .state_batch_stride = sbs, .has_initial_state = sc.has_init, .out = ro,
                                 .out_token_stride = os};
@@ -749,8 +788,9 @@ static void t_scan(scan_case sc) {
   sf_error e = {0};
   char shape[160], ls[64];
   lens_str(ls, sizeof ls, sc.batch, sc.lens);
-  snprintf(shape, sizeof shape, "%s lens %s dim %lld N %d%s%s%s", layout(sc.padded), ls, (long long)dim, sc.ds,
-           sc.has_z ? " z" : "", sc.has_init ? " init" : "", sc.softplus ? " softplus" : "");
+  snprintf(shape, sizeof shape, "%s lens %s dim %lld N %d%s%s%s%s", layout(sc.padded), ls, (long long)dim, sc.ds,
+           sc.has_z ? " z" : "", sc.has_init ? " init" : "", sc.softplus ? " softplus" : "",
+           sc.aligned ? " al16" : "");
   sf_status rc = sc.naive ? C->selective_scan_naive(&cctx, &p, &e) : C->selective_scan(&cctx, &p, &e);
   if (cpu_ok(rc, &e, op)) {
     sf_selective_scan_params g = p;
@@ -763,7 +803,7 @@ static void t_scan(scan_case sc) {
     void *dxd = dup_as(xd, nx, dt);
     const size_t esz = sf_dtype_size(dt);
     g.B = (char *)dxd + R * esz;
-    g.C = (char *)dxd + (R + ds) * esz;
+    g.C = (char *)dxd + (R + cofs) * esz;
     g.D = sc.has_D ? dup_as(D, dim, SF_F32) : NULL;
     g.z = sc.has_z ? dup_as(z, nz, dt) : NULL;
     g.state = dup_as(st, ns, SF_F32);
@@ -783,11 +823,11 @@ static void t_scan(scan_case sc) {
   free(u), free(dl), free(z), free(xd), free(A), free(D), free(db), free(st), free(ro), free(go), free(rs), free(gs);
 }
 
-static void t_state_update(sf_dtype dt0, int batch, int64_t dim, int ds, int has_z, int alias) {
+static void t_state_update(sf_dtype dt0, int batch, int64_t dim, int ds, int has_z, int alias, int aligned) {
   const sf_dtype dt = eff(dt0);
   begin_case();
   const int64_t xs = dim + 1, dts = dim + 2, bcs = 2 * ds + 3, zs = dim + 4, os = alias ? xs : dim + 5;
-  const int64_t sbs = dim * ds + 2;
+  const int64_t sbs = dim * ds + (aligned ? 4 : 2); /* aligned: 16-byte state rows, the vector kernel */
   const int64_t nx = batch * xs, nd = batch * dts, nb = batch * bcs, nz = batch * zs, no = batch * os, ns = batch * sbs;
   float *x = fvec(nx), *dtv = fvec(nd), *bc = fvec(nb), *z = fvec(nz), *A = fvec(dim * ds), *D = fvec(dim);
   float *db = fvec(dim), *st = fvec(ns), *ro = fvec(no), *go = fvec(no), *rs = fvec(ns), *gs = fvec(ns);
@@ -805,8 +845,8 @@ static void t_state_update(sf_dtype dt0, int batch, int64_t dim, int ds, int has
       .state_batch_stride = sbs, .out = ro, .out_batch_stride = os};
   sf_error e = {0};
   char shape[128];
-  snprintf(shape, sizeof shape, "batch %d dim %lld N %d%s%s", batch, (long long)dim, ds, has_z ? " z" : "",
-           alias ? " in place" : "");
+  snprintf(shape, sizeof shape, "batch %d dim %lld N %d%s%s%s", batch, (long long)dim, ds, has_z ? " z" : "",
+           alias ? " in place" : "", aligned ? " al16" : "");
   if (cpu_ok(C->selective_state_update(&cctx, &p, &e), &e, "selective_state_update")) {
     sf_selective_state_update_params g = p;
     g.dtype = dt;
@@ -843,6 +883,7 @@ typedef struct ssd_case {
   int H, P, Gr, N, has_z, has_D, has_bias, softplus;
   float dt_min, dt_max;
   int has_init, chunk, ref_naive, sample_only;
+  int aligned; /* 16-byte aligned rows (x/B/C/z/out token strides a multiple of 8) */
 } ssd_case;
 
 static void t_ssd(ssd_case sc) {
@@ -850,8 +891,15 @@ static void t_ssd(ssd_case sc) {
   begin_case();
   hseqs s = make_seqs(sc.batch, sc.lens, sc.padded);
   const int64_t W = (int64_t)sc.H * sc.P, GN = (int64_t)sc.Gr * sc.N;
-  const int64_t xs = W + 3, dts = sc.H + 1, bcs = 2 * GN + 5, zs = W + 2, os = W + 1;
+  const int64_t xs = sc.aligned ? W + 8 : W + 3, dts = sc.H + 1, bcs = sc.aligned ? 2 * GN + 8 : 2 * GN + 5;
+  const int64_t zs = sc.aligned ? W + 16 : W + 2, os = sc.aligned ? W + 24 : W + 1;
   const int64_t sbs = W * sc.N + 4;
+  /* The chunked tensor-core path (ssd_chunked.cu) takes these cases; its final
+   * state comes from 16-bit products (as mamba_ssm's), so it is held to the
+   * dtype's tolerance instead of the fp32 one. */
+  const int chunked = !sc.naive && (dt == SF_BF16 || dt == SF_F16) && sc.P == 64 && (sc.N == 64 || sc.N == 128) &&
+                      (sc.chunk == 0 || sc.chunk == 256) && sc.aligned && GN % 8 == 0;
+  const double stol = chunked ? tol_of(dt) : TOL_STATE, setol = chunked ? etol_of(dt) : ETOL_STATE;
   const int64_t nx = s.rows * xs, nd = s.rows * dts, nb = s.rows * bcs, nz = s.rows * zs, no = s.rows * os;
   const int64_t ns = sc.batch * sbs;
   float *x = fvec(nx), *dtv = fvec(nd), *bc = fvec(nb), *z = fvec(nz), *A = fvec(sc.H), *D = fvec(sc.H);
@@ -874,8 +922,9 @@ static void t_ssd(ssd_case sc) {
   sf_error e = {0};
   char shape[160], ls[64];
   lens_str(ls, sizeof ls, sc.batch, sc.lens);
-  snprintf(shape, sizeof shape, "%s lens %s H %d P %d G %d N %d%s%s%s", layout(sc.padded), ls, sc.H, sc.P, sc.Gr,
-           sc.N, sc.has_z ? " z" : "", sc.has_init ? " init" : "", isinf(sc.dt_max) ? "" : " clamp");
+  snprintf(shape, sizeof shape, "%s lens %s H %d P %d G %d N %d%s%s%s%s", layout(sc.padded), ls, sc.H, sc.P,
+           sc.Gr, sc.N, sc.has_z ? " z" : "", sc.has_init ? " init" : "", isinf(sc.dt_max) ? "" : " clamp",
+           chunked ? " [chunked]" : "");
   sf_status rc = (sc.naive || sc.ref_naive) ? C->ssd_naive(&cctx, &p, &e) : C->ssd(&cctx, &p, &e);
   if (cpu_ok(rc, &e, op)) {
     sf_ssd_params g = p;
@@ -901,17 +950,19 @@ static void t_ssd(ssd_case sc) {
       for (int64_t r = 0; r < s.rows; r++)
         if (r % 997) fill_nan(ro + r * os, os), fill_nan(go + r * os, os);
     row(op, shape, dt, compare(go, ro, no, etol_of(dt)), tol_of(dt));
-    row(op, "  ...its final state (fp32)", SF_F32, compare(gs, rs, ns, ETOL_STATE), TOL_STATE);
+    row(op, chunked ? "  ...its final state (fp32; 16-bit products)" : "  ...its final state (fp32)", SF_F32,
+        compare(gs, rs, ns, setol), stol);
   }
   arena_free();
   free(x), free(dtv), free(bc), free(z), free(A), free(D), free(db), free(st), free(ro), free(go), free(rs), free(gs);
 }
 
-static void t_ssd_update(sf_dtype dt0, int batch, int H, int P, int Gr, int N, int has_z, int alias) {
+static void t_ssd_update(sf_dtype dt0, int batch, int H, int P, int Gr, int N, int has_z, int alias, int aligned) {
   const sf_dtype dt = eff(dt0);
   begin_case();
   const int64_t W = (int64_t)H * P, GN = (int64_t)Gr * N;
-  const int64_t xs = W + 1, dts = H + 2, bcs = 2 * GN + 3, zs = W + 4, os = alias ? xs : W + 5, sbs = W * N + 2;
+  const int64_t xs = W + 1, dts = H + 2, bcs = 2 * GN + 3, zs = W + 4, os = alias ? xs : W + 5;
+  const int64_t sbs = W * N + (aligned ? 4 : 2); /* aligned: 16-byte state rows, the vector kernel */
   const int64_t nx = batch * xs, nd = batch * dts, nb = batch * bcs, nz = batch * zs, no = batch * os, ns = batch * sbs;
   float *x = fvec(nx), *dtv = fvec(nd), *bc = fvec(nb), *z = fvec(nz), *A = fvec(H), *D = fvec(H);
   float *db = fvec(H), *st = fvec(ns), *ro = fvec(no), *go = fvec(no), *rs = fvec(ns), *gs = fvec(ns);
@@ -930,8 +981,8 @@ static void t_ssd_update(sf_dtype dt0, int batch, int H, int P, int Gr, int N, i
                             .state = rs, .state_batch_stride = sbs, .out = ro, .out_batch_stride = os};
   sf_error e = {0};
   char shape[128];
-  snprintf(shape, sizeof shape, "batch %d H %d P %d G %d N %d%s%s", batch, H, P, Gr, N, has_z ? " z" : "",
-           alias ? " in place" : "");
+  snprintf(shape, sizeof shape, "batch %d H %d P %d G %d N %d%s%s%s", batch, H, P, Gr, N, has_z ? " z" : "",
+           alias ? " in place" : "", aligned ? " al16" : "");
   if (cpu_ok(C->ssd_update(&cctx, &p, &e), &e, "ssd_update")) {
     sf_ssd_update_params g = p;
     g.dtype = dt;
@@ -1106,11 +1157,38 @@ int main(int argc, char **argv) {
       t_attention(naive, SF_BF16, 2, l2, 0, 4, 2, 128, 1, p2);
       t_attention(naive, SF_BF16, 1, l65, 1, 2, 1, 80, 1, NULL);
     }
+    /* tensor-core prefill paths (bf16/f16, head_dim 64/128): ragged varlen,
+     * L not a multiple of the tiles, GQA, past_len > 0, non-causal */
+    {
+      const int32_t lr3[] = {1000, 333, 1}, lg2[] = {700, 1500}, pg2[] = {300, 0}, lp2[] = {513, 257},
+                    pp2[] = {0, 1000}, l2k[] = {2048}, lc4[] = {129, 64, 191, 1}, pc4[] = {7, 64, 0, 500};
+      t_attention(0, SF_BF16, 3, lr3, 0, 4, 4, 128, 0, NULL);
+      t_attention(0, SF_BF16, 3, lr3, 0, 4, 2, 128, 1, NULL);
+      t_attention(0, SF_BF16, 2, lg2, 0, 8, 2, 64, 1, pg2);
+      t_attention(0, SF_F16, 2, lp2, 1, 2, 2, 128, 1, pp2);
+      t_attention(0, SF_F16, 2, lg2, 1, 4, 1, 64, 0, pg2);
+      t_attention(0, SF_BF16, 1, l2k, 1, 2, 1, 64, 0, NULL);
+      t_attention(0, SF_BF16, 4, lc4, 0, 6, 3, 128, 1, pc4);
+      t_attention(0, SF_BF16, 4, lc4, 1, 3, 3, 64, 0, pc4);
+    }
+
     const int32_t c3[] = {1, 777, 4096}, c2[] = {300, 33};
     t_decode(SF_BF16, 3, 8, 2, 128, c3, 0);
     t_decode(SF_BF16, 3, 8, 2, 128, c3, 7);
     t_decode(SF_F16, 2, 4, 4, 64, c2, 0);
     t_decode(SF_BF16, 2, 2, 1, 80, c2, 100);
+    /* the 16-byte fast path: MHA, GQA groups 2, 4, 6 (two head chunks), 8 */
+    {
+      const int32_t c2b[] = {5000, 17}, c1[] = {40000};
+      t_decode_l(SF_BF16, 3, 8, 2, 128, c3, 0, 1);
+      t_decode_l(SF_BF16, 3, 8, 2, 128, c3, 7, 1);
+      t_decode_l(SF_F16, 2, 4, 4, 64, c2, 0, 1);
+      t_decode_l(SF_F16, 2, 4, 4, 64, c2, 100, 1);
+      t_decode_l(SF_BF16, 2, 12, 2, 128, c2b, 0, 1);
+      t_decode_l(SF_BF16, 2, 16, 2, 64, c2b, 0, 1);
+      t_decode_l(SF_BF16, 2, 4, 2, 128, c2b, 3, 1);
+      t_decode_l(SF_BF16, 1, 16, 16, 128, c1, 0, 1);
+    }
 
     const int32_t lc3[] = {50, 1, 2}, lc2[] = {17, 64};
     t_conv1d(SF_BF16, 3, lc3, 1, 96, 4, 1, 1, 1, 0);
@@ -1122,23 +1200,49 @@ int main(int argc, char **argv) {
 
     const int32_t ls2[] = {300, 17}, ls3[] = {5, 129, 64};
     for (int naive = 0; naive < 2; naive++) {
-      t_scan((scan_case){naive, SF_BF16, 2, ls2, 1, 40, 16, 1, 1, 1, 1, 1, 0, 0});
-      t_scan((scan_case){naive, SF_F16, 3, ls3, 0, 33, 16, 0, 1, 1, 1, 0, 64, 0});
-      t_scan((scan_case){naive, SF_BF16, 3, ls3, 1, 20, 7, 1, 0, 0, 0, 1, 0, 0});
-      t_scan((scan_case){naive, SF_BF16, 2, ls2, 0, 16, 24, 1, 1, 1, 1, 1, 0, 0});
+      t_scan((scan_case){naive, SF_BF16, 2, ls2, 1, 40, 16, 1, 1, 1, 1, 1, 0, 0, 0});
+      t_scan((scan_case){naive, SF_F16, 3, ls3, 0, 33, 16, 0, 1, 1, 1, 0, 64, 0, 0});
+      t_scan((scan_case){naive, SF_BF16, 3, ls3, 1, 20, 7, 1, 0, 0, 0, 1, 0, 0, 0});
+      t_scan((scan_case){naive, SF_BF16, 2, ls2, 0, 16, 24, 1, 1, 1, 1, 1, 0, 0, 0});
     }
-    t_state_update(SF_BF16, 3, 100, 16, 1, 0);
-    t_state_update(SF_F16, 2, 64, 16, 0, 1);
+    /* the chunked scan with 16-byte loads: the mamba-1.4b layer width, a
+     * partial channel group, ragged varlen, an empty sequence */
+    {
+      const int32_t la2[] = {300, 17}, la3[] = {129, 5, 1000}, la1[] = {777}, la0[] = {0, 513};
+      t_scan((scan_case){0, SF_BF16, 2, la2, 1, 4096, 16, 1, 1, 1, 1, 1, 0, 0, 1});
+      t_scan((scan_case){0, SF_F16, 3, la3, 0, 64, 16, 0, 1, 1, 1, 0, 0, 0, 1});
+      t_scan((scan_case){0, SF_BF16, 1, la1, 1, 40, 16, 1, 1, 0, 1, 1, 2048, 0, 1});
+      t_scan((scan_case){0, SF_BF16, 2, la0, 0, 48, 16, 1, 0, 0, 0, 1, 0, 0, 1});
+    }
+    t_state_update(SF_BF16, 3, 100, 16, 1, 0, 0);
+    t_state_update(SF_F16, 2, 64, 16, 0, 1, 0);
+    t_state_update(SF_BF16, 5, 4096, 16, 1, 0, 1);
+    t_state_update(SF_F16, 3, 100, 8, 0, 1, 1);
+    t_state_update(SF_BF16, 2, 64, 32, 1, 0, 1);
 
     const int32_t ld2[] = {130, 9}, ld3[] = {64, 3, 257};
     for (int naive = 0; naive < 2; naive++) {
-      t_ssd((ssd_case){naive, SF_BF16, 2, ld2, 1, 4, 32, 2, 64, 1, 1, 1, 1, 0.0f, INFINITY, 1, 0, 0, 0});
-      t_ssd((ssd_case){naive, SF_F16, 3, ld3, 0, 2, 64, 1, 128, 0, 1, 1, 1, 0.0f, INFINITY, 0, 64, 0, 0});
-      t_ssd((ssd_case){naive, SF_BF16, 2, ld2, 0, 3, 16, 3, 16, 1, 0, 1, 1, 0.01f, 0.5f, 1, 32, 0, 0});
-      t_ssd((ssd_case){naive, SF_BF16, 1, ld2, 1, 2, 8, 1, 200, 0, 1, 0, 0, 0.0f, INFINITY, 1, 0, 0, 0});
+      t_ssd((ssd_case){naive, SF_BF16, 2, ld2, 1, 4, 32, 2, 64, 1, 1, 1, 1, 0.0f, INFINITY, 1, 0, 0, 0, 0});
+      t_ssd((ssd_case){naive, SF_F16, 3, ld3, 0, 2, 64, 1, 128, 0, 1, 1, 1, 0.0f, INFINITY, 0, 64, 0, 0, 0});
+      t_ssd((ssd_case){naive, SF_BF16, 2, ld2, 0, 3, 16, 3, 16, 1, 0, 1, 1, 0.01f, 0.5f, 1, 32, 0, 0, 0});
+      t_ssd((ssd_case){naive, SF_BF16, 1, ld2, 1, 2, 8, 1, 200, 0, 1, 0, 0, 0.0f, INFINITY, 1, 0, 0, 0, 0});
     }
-    t_ssd_update(SF_BF16, 3, 4, 32, 2, 64, 1, 0);
-    t_ssd_update(SF_F16, 2, 2, 64, 1, 128, 0, 1);
+    /* the chunked tensor-core SSD: L not a multiple of 256, ragged varlen
+     * with an empty and a 1-token sequence, initial state, ngroups 2, the dt
+     * clamp, f16 with d_state 64, the mamba2-1.3b layer (64 heads) */
+    {
+      const int32_t lb1[] = {1000}, lb3[] = {300, 1, 517}, lb2[] = {256, 700}, lb0[] = {0, 2049}, lb64[] = {700};
+      t_ssd((ssd_case){0, SF_BF16, 1, lb1, 1, 4, 64, 1, 128, 1, 1, 1, 1, 0.0f, INFINITY, 1, 0, 0, 0, 1});
+      t_ssd((ssd_case){0, SF_BF16, 3, lb3, 0, 4, 64, 2, 128, 0, 1, 1, 1, 0.01f, 0.3f, 0, 256, 0, 0, 1});
+      t_ssd((ssd_case){0, SF_F16, 2, lb2, 1, 2, 64, 1, 64, 1, 0, 1, 1, 0.0f, INFINITY, 1, 0, 0, 0, 1});
+      t_ssd((ssd_case){0, SF_BF16, 2, lb0, 0, 8, 64, 1, 128, 1, 1, 0, 1, 0.0f, INFINITY, 1, 0, 0, 0, 1});
+      t_ssd((ssd_case){0, SF_BF16, 1, lb64, 1, 64, 64, 1, 128, 0, 1, 1, 1, 0.0f, INFINITY, 0, 0, 0, 0, 1});
+    }
+    t_ssd_update(SF_BF16, 3, 4, 32, 2, 64, 1, 0, 0);
+    t_ssd_update(SF_F16, 2, 2, 64, 1, 128, 0, 1, 0);
+    t_ssd_update(SF_BF16, 4, 8, 64, 2, 128, 1, 0, 1);
+    t_ssd_update(SF_BF16, 2, 2, 64, 1, 256, 0, 1, 1);
+    t_ssd_update(SF_F16, 3, 4, 32, 1, 16, 1, 0, 1);
   }
 
   if (!small_only) {
@@ -1150,9 +1254,12 @@ int main(int argc, char **argv) {
     }
     const int32_t l1m[] = {1 << 20};
     for (int naive = 0; naive < 2; naive++) {
-      t_scan((scan_case){naive, SF_BF16, 1, l1m, 1, 16, 16, 1, 1, 1, 1, 1, 0, 1});
-      t_ssd((ssd_case){naive, SF_BF16, 1, l1m, 1, 2, 8, 1, 16, 1, 1, 1, 1, 0.0f, INFINITY, 1, 0, 1, 1});
+      t_scan((scan_case){naive, SF_BF16, 1, l1m, 1, 16, 16, 1, 1, 1, 1, 1, 0, 1, 0});
+      t_ssd((ssd_case){naive, SF_BF16, 1, l1m, 1, 2, 8, 1, 16, 1, 1, 1, 1, 0.0f, INFINITY, 1, 0, 1, 1, 0});
     }
+    /* the fast paths at 1M tokens: 64-bit offsets, every window of the chunked SSD */
+    t_scan((scan_case){0, SF_BF16, 1, l1m, 1, 64, 16, 1, 1, 1, 1, 1, 0, 1, 1});
+    t_ssd((ssd_case){0, SF_BF16, 1, l1m, 1, 2, 64, 1, 128, 1, 1, 1, 1, 0.0f, INFINITY, 1, 0, 1, 1, 1});
   }
 
   printf("%d case(s), %d failed%s\n", n_cases, n_failed, selfcheck ? " (cpu self-check, not a GPU test)" : "");

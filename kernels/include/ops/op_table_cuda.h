@@ -33,6 +33,10 @@
  *    bytes (partial outputs and log-sum-exps).
  *  - sample: none on the device; top-k sampling copies the logits to a host
  *    buffer owned by the context (batch * vocab * 4 bytes).
+ *  - ssd (chunked tensor-core path): per 256-token chunk about 1.25 MiB at
+ *    64 heads x 64 x d_state 128 (dt, cumulative sums, C·Bᵀ tiles, chunk
+ *    states); long inputs run in windows of chunks so it stays <= 1 GiB.
+ *    The exact formula is in kernels/cuda/ssd_chunked.cu.
  *  - all other ops: none. */
 #ifndef SCANFLASH_OPS_OP_TABLE_CUDA_H
 #define SCANFLASH_OPS_OP_TABLE_CUDA_H
