@@ -26,6 +26,7 @@
 #include "ops/convert.h"
 #include "ops/op_table.h"
 #include "ops/op_table_cuda.h"
+#include "bench_common.h"
 #include "scanflash/rng.h"
 
 /* Tuning entry points of kernels/cuda/attention*.cu. */
@@ -34,66 +35,7 @@ sf_status sf_cuda_attention_variant(sf_op_ctx *ctx, const sf_attention_params *p
 sf_status sf_cuda_attention_decode_variant(sf_op_ctx *ctx, const sf_attention_decode_params *p, int variant,
                                            sf_error *err);
 
-static sf_op_ctx ctx;
-static cudaStream_t stream;
-static void *flush_buf;
-static const size_t FLUSH_BYTES = (size_t)256 << 20;
-static int reps = 10, quick = 0, n_fail = 0;
-
-#define CU(call)                                                                      \
-  do {                                                                                \
-    cudaError_t e_ = (call);                                                          \
-    if (e_ != cudaSuccess) {                                                          \
-      fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
-      exit(1);                                                                        \
-    }                                                                                 \
-  } while (0)
-
-static int cmp_f(const void *a, const void *b) {
-  const float x = *(const float *)a, y = *(const float *)b;
-  return x < y ? -1 : x > y;
-}
-
-typedef sf_status (*op_fn)(const void *arg, sf_error *err);
-
-/* Median milliseconds of the call; negative when it failed. */
-static float time_op(op_fn fn, const void *arg, int nrep) {
-  cudaEvent_t e0, e1;
-  CU(cudaEventCreate(&e0));
-  CU(cudaEventCreate(&e1));
-  sf_error err = {0};
-  for (int i = 0; i < 3; i++) {
-    if (fn(arg, &err) != SF_OK || ctx.ops->sync(&ctx, &err) != SF_OK) {
-      printf("    failed: %s\n", err.msg);
-      n_fail++;
-      return -1.0f;
-    }
-  }
-  float *t = malloc(sizeof(float) * (size_t)nrep);
-  for (int i = 0; i < nrep; i++) {
-    CU(cudaMemsetAsync(flush_buf, i & 0xff, FLUSH_BYTES, stream));
-    CU(cudaEventRecord(e0, stream));
-    if (fn(arg, &err) != SF_OK) {
-      printf("    failed: %s\n", err.msg);
-      n_fail++;
-      free(t);
-      return -1.0f;
-    }
-    CU(cudaEventRecord(e1, stream));
-    CU(cudaEventSynchronize(e1));
-    CU(cudaEventElapsedTime(&t[i], e0, e1));
-  }
-  if (ctx.ops->sync(&ctx, &err) != SF_OK) {
-    printf("    failed: %s\n", err.msg);
-    n_fail++;
-  }
-  qsort(t, (size_t)nrep, sizeof(float), cmp_f);
-  const float med = nrep % 2 ? t[nrep / 2] : 0.5f * (t[nrep / 2 - 1] + t[nrep / 2]);
-  free(t);
-  CU(cudaEventDestroy(e0));
-  CU(cudaEventDestroy(e1));
-  return med;
-}
+static int reps = 10, quick = 0;
 
 /* Random bf16 values (normal, scale 1) in n elements of device memory: a
  * 4 Mi-element host block, copied over and over. */
