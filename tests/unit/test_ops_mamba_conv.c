@@ -6,19 +6,12 @@
 #include "ops/op_table.h"
 #include "ref/ref.h"
 #include "test.h"
+#include "unit/mamba_test_util.h"
 
 static sf_op_ctx ctx;
 static mref_rng rng;
 static const double TOL = 1e-6;
 static double max_err = 0.0;
-
-static void *xmalloc(size_t bytes) {
-  void *p = malloc(bytes ? bytes : 1);
-  REQUIRE(p);
-  return p;
-}
-#define FALLOC(n) ((float *)xmalloc((size_t)(n) * sizeof(float)))
-#define DALLOC(n) ((double *)xmalloc((size_t)(n) * sizeof(double)))
 
 typedef struct conv_in {
   int64_t dim;
@@ -29,14 +22,6 @@ typedef struct conv_in {
   const float *x;    /* dense [total][dim] */
   const float *hist; /* [batch][dim * (width-1)], or NULL: has_initial_state = 0 */
 } conv_in;
-
-static double worst(double a, double b) { return isnan(a) || isnan(b) ? NAN : (a > b ? a : b); }
-
-static int64_t total_of(int32_t batch, const int32_t *len) {
-  int64_t t = 0;
-  for (int32_t b = 0; b < batch; b++) t += len[b];
-  return t;
-}
 
 /* Runs conv1d with x and out as column views of wider rows and a padded
  * state buffer, everything poisoned; checks nothing outside the outputs is
@@ -83,8 +68,6 @@ static void conv_ref(const conv_in *in, double *out, double *state) {
     off += in->len[b];
   }
 }
-
-static int same(const float *a, const float *b, int64_t n) { return n == 0 || !memcmp(a, b, (size_t)n * sizeof(float)); }
 
 /* dim_req 0: a random small dim */
 static void test_prefill(int width, int silu, int has_bias, int init, int64_t dim_req) {

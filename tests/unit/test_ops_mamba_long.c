@@ -14,20 +14,11 @@
 #include "ops/op_table.h"
 #include "ref/ref.h"
 #include "test.h"
+#include "unit/mamba_test_util.h"
 
 static sf_op_ctx ctx;
 static mref_rng rng;
 static const double TOL = 1e-5;
-
-static void *xmalloc(size_t bytes) {
-  void *p = malloc(bytes ? bytes : 1);
-  REQUIRE(p);
-  return p;
-}
-#define FALLOC(n) ((float *)xmalloc((size_t)(n) * sizeof(float)))
-#define DALLOC(n) ((double *)xmalloc((size_t)(n) * sizeof(double)))
-
-static int same(const float *a, const float *b, int64_t n) { return n == 0 || !memcmp(a, b, (size_t)n * sizeof(float)); }
 
 static double now(void) {
   struct timespec ts;

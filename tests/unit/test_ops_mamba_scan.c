@@ -8,6 +8,7 @@
 #include "ops/op_table.h"
 #include "ref/ref.h"
 #include "test.h"
+#include "unit/mamba_test_util.h"
 
 static sf_op_ctx ctx;
 static mref_rng rng;
@@ -15,22 +16,6 @@ static mref_rng rng;
  * so errors stay at a few ulp per step (seen: below 2e-6 over 150 seeds). */
 static const double TOL = 1e-5;
 static double max_err_ref = 0.0, max_err_naive = 0.0, max_err_update = 0.0, max_err_split = 0.0;
-
-static void *xmalloc(size_t bytes) {
-  void *p = malloc(bytes ? bytes : 1);
-  REQUIRE(p);
-  return p;
-}
-#define FALLOC(n) ((float *)xmalloc((size_t)(n) * sizeof(float)))
-#define DALLOC(n) ((double *)xmalloc((size_t)(n) * sizeof(double)))
-
-static double worst(double a, double b) { return isnan(a) || isnan(b) ? NAN : (a > b ? a : b); }
-static int same(const float *a, const float *b, int64_t n) { return n == 0 || !memcmp(a, b, (size_t)n * sizeof(float)); }
-static int64_t total_of(int32_t batch, const int32_t *len) {
-  int64_t t = 0;
-  for (int32_t b = 0; b < batch; b++) t += len[b];
-  return t;
-}
 
 typedef struct scan_in {
   int64_t dim, ds;

@@ -10,28 +10,13 @@
 #include "ops/op_table.h"
 #include "ref/ref.h"
 #include "test.h"
+#include "unit/mamba_test_util.h"
 
 static sf_op_ctx ctx;
 static mref_rng rng;
 /* fp32 vs double, relative L2 (seen: below 1e-6 over 150 seeds). */
 static const double TOL = 1e-5;
 static double max_err_ref = 0.0, max_err_naive = 0.0, max_err_update = 0.0, max_err_split = 0.0;
-
-static void *xmalloc(size_t bytes) {
-  void *p = malloc(bytes ? bytes : 1);
-  REQUIRE(p);
-  return p;
-}
-#define FALLOC(n) ((float *)xmalloc((size_t)(n) * sizeof(float)))
-#define DALLOC(n) ((double *)xmalloc((size_t)(n) * sizeof(double)))
-
-static double worst(double a, double b) { return isnan(a) || isnan(b) ? NAN : (a > b ? a : b); }
-static int same(const float *a, const float *b, int64_t n) { return n == 0 || !memcmp(a, b, (size_t)n * sizeof(float)); }
-static int64_t total_of(int32_t batch, const int32_t *len) {
-  int64_t t = 0;
-  for (int32_t b = 0; b < batch; b++) t += len[b];
-  return t;
-}
 
 typedef struct ssd_shape { int64_t H, P, G, N; } ssd_shape;
 
