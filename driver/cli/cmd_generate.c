@@ -1,5 +1,5 @@
 /* scanflash generate: greedy decoding from one prompt with a preset (random
- * weights) or a Hugging Face checkpoint, on the cpu backend. The completion
+ * weights) or a Hugging Face checkpoint, on the cpu or cuda backend. The completion
  * goes to stdout; prefill and decode timings to stderr. */
 #include <errno.h>
 #include <getopt.h>
@@ -12,6 +12,7 @@
 #include "cli/command.h"
 #include "data/data_paths.h"
 #include "data/humaneval.h"
+#include "devices/backend.h"
 #include "engine/engine.h"
 #include "engine/npy.h"
 #include "model/model.h"
@@ -29,7 +30,7 @@ static void usage(FILE *f) {
           "usage: scanflash generate (--preset NAME [--seed S] | --weights DIR) [--tokenizer FILE]\n"
           "                          (--prompt TEXT | --ids-in FILE | [--data FILE] --problem ID\n"
           "                           [--context L] [--context-seed S])\n"
-          "                          --max-new-tokens N [--backend cpu] [--threads T] [--chunk T]\n"
+          "                          --max-new-tokens N [--backend cpu|cuda] [--threads T] [--chunk T]\n"
           "                          [--stop-at-eos] [--dump-logits FILE.npy] [--ids-out FILE]\n"
           "\n"
           "Greedy decoding (argmax, lowest id on ties) of N new tokens after one prompt.\n"
@@ -57,7 +58,7 @@ static void usage(FILE *f) {
           "generation:\n"
           "  --max-new-tokens N  tokens to generate (>= 0)\n"
           "  --stop-at-eos       stop after <|endoftext|> (default: always N tokens)\n"
-          "  --backend B         cpu (default); cuda is not available yet\n"
+          "  --backend B         cpu (default) or cuda (the first visible GPU; bf16)\n"
           "  --threads T         cpu OpenMP threads (default: the runtime's)\n"
           "  --chunk T           prefill chunk in tokens (default 0: the whole prompt\n"
           "                      in one pass)\n"
@@ -296,8 +297,7 @@ static sf_status run(const gen_args *a, sf_error *err) {
   sf_status rc;
   memset(&model, 0, sizeof model);
 
-  if (!strcmp(a->backend, "cuda")) return sf_fail(err, SF_ERR_UNSUPPORTED, "backend cuda is not available yet");
-  if ((rc = sf_cpu_ctx_init(&ctx, (int)a->threads, err)) != SF_OK) return rc;
+  if ((rc = sf_backend_init(a->backend, 0, (int)a->threads, &ctx, err)) != SF_OK) return rc;
   ctx_ok = 1;
 
   if ((rc = build_prompt(a, &prompt, &tok, err)) != SF_OK) goto done;
@@ -376,7 +376,7 @@ done:
   if (model_ok) sf_model_free(&model);
   if (tok) sf_tokenizer_free(tok);
   sf_tokens_free(&prompt);
-  if (ctx_ok) sf_cpu_ctx_destroy(&ctx);
+  if (ctx_ok) sf_backend_destroy(&ctx);
   return rc;
 }
 

@@ -42,9 +42,10 @@ static void usage(FILE *f) {
           "                     rebuilt from its journal. The spec must be the same\n"
           "                     (--item-timeout and --device-mem may change)\n"
           "  --retry-failed     with --resume: run items recorded as error or timeout again\n"
-          "  --backend B        auto (default: cuda where the build and machine have a GPU\n"
-          "                     and the engine supports it, else cpu), cpu, or cuda (not\n"
-          "                     available in this build's engine yet)\n"
+          "  --backend B        auto (default: cuda where the build has it and rank 0's node\n"
+          "                     has a GPU, else cpu), cpu, or cuda (each computing rank\n"
+          "                     takes one of its node's visible GPUs in turn)\n"
+          "  --no-graphs        decode steps without CUDA graphs (every op launched)\n"
           "  --threads T        cpu threads per rank (default: OMP_NUM_THREADS, else the\n"
           "                     cores a rank may use shared among the node's computing ranks)\n"
           "  --shard I/N        run only the items whose index %% N == I (0 <= I < N): one\n"
@@ -123,7 +124,8 @@ static int parse_args(int argc, char **argv, sf_spec *spec, int *have_spec, sf_r
       {"threads", required_argument, 0, 'T'},  {"shard", required_argument, 0, 's'},
       {"quiet", no_argument, 0, 'q'},          {"progress", required_argument, 0, 'P'},
       {"data", required_argument, 0, 'd'},     {"tokenizer", required_argument, 0, 't'},
-      {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+      {"no-graphs", no_argument, 0, 'G'},      {"help", no_argument, 0, 'h'},
+      {0, 0, 0, 0}};
   int c, rc = SF_EXIT_OK;
   int64_t threads = 0;
   opterr = 0;
@@ -133,6 +135,7 @@ static int parse_args(int argc, char **argv, sf_spec *spec, int *have_spec, sf_r
       case 'o': o->output = optarg; break;
       case 'r': o->resume = 1; break;
       case 'R': o->retry_failed = 1; break;
+      case 'G': o->no_graphs = 1; break;
       case 'q': o->quiet = 1; break;
       case 'd': o->data = optarg; break;
       case 't': o->tokenizer = optarg; break;

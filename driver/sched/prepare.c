@@ -83,10 +83,13 @@ static void say_start(const sf_driver *d) {
   const char *omp = getenv("OMP_NUM_THREADS");
   if (rk->threads > 0) snprintf(threads, sizeof threads, "%d", rk->threads);
   else snprintf(threads, sizeof threads, "OMP_NUM_THREADS=%s", omp ? omp : "default");
-  fprintf(stderr, SF_RUN_PROG ": sweep '%s': %d item(s) to run (%d finished before%s) on %d rank(s)%s, backend cpu, "
-          "%s thread(s) per rank -> %s\n",
+  if (rk->backend == SF_BACKEND_CUDA) snprintf(threads, sizeof threads, "one GPU");
+  else snprintf(threads + strlen(threads), sizeof threads - strlen(threads), " thread(s)");
+  fprintf(stderr, SF_RUN_PROG ": sweep '%s': %d item(s) to run (%d finished before%s) on %d rank(s)%s, backend %s, "
+          "%s per rank -> %s\n",
           rk->spec->name, (int)d->queue.n_items, (int)d->n_before, shard, rk->size,
-          rk->size > 1 ? " (rank 0 drives)" : "", threads, d->opts->output);
+          rk->size > 1 ? " (rank 0 drives)" : "", rk->backend == SF_BACKEND_CUDA ? "cuda" : "cpu", threads,
+          d->opts->output);
 }
 
 int sf_driver_prepare(sf_driver **out, sf_rank *rk, const sf_run_options *opts, const sf_results_device *devices) {

@@ -55,6 +55,7 @@ typedef struct sf_run_options {
   int resume, retry_failed, quiet;
   sf_backend_choice backend;
   int32_t threads;              /* cpu threads per rank; 0 = automatic */
+  int32_t no_graphs;            /* cuda: decode steps without CUDA graphs */
   int32_t shard_index, shard_count; /* shard_count 0: no sharding */
   const char *data, *tokenizer; /* flags; NULL: the usual search (data/data_paths.h) */
   double progress_every_s;      /* 0: every 5 s */

@@ -31,12 +31,14 @@ typedef struct sf_rank {
   MPI_Comm comm;
   int rank, size;
   int local_rank, local_size;   /* on this node (MPI_COMM_TYPE_SHARED) */
+  int local_compute_index;      /* among the node's computing ranks: its GPU */
   int computes;                 /* runs items: workers, or rank 0 when alone */
   char host[SF_HOST_LEN];
 
   /* from rank 0's broadcast */
   int quiet;
-  int backend;                  /* sf_backend_choice, resolved (cpu) */
+  int backend;                  /* sf_backend_choice, resolved (cpu or cuda) */
+  int no_graphs;
   int threads;                  /* resolved per rank */
   double progress_every_s;
   char *data_path, *tok_path, *canonical;

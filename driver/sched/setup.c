@@ -10,13 +10,14 @@
 #include <unistd.h>
 
 #include "data/data_paths.h"
+#include "devices/devices.h"
 #include "scanflash/files.h"
 #include "sched/sched_internal.h"
 
 /* What rank 0 broadcasts first: fixed size, then the texts. */
 typedef struct setup_head {
   int32_t exit_code;          /* non-zero: rank 0 failed (and printed why) */
-  int32_t backend, threads, quiet;
+  int32_t backend, threads, quiet, no_graphs;
   double progress_every_s;
   int64_t spec_len, data_len, tok_len; /* bytes, NUL included */
 } setup_head;
@@ -48,6 +49,23 @@ static const char *mpi_error(int rc, char *buf) {
   return buf;
 }
 
+/* auto: cuda when this build has it and rank 0's node has a GPU (a worker
+ * without one then fails the setup with its own message), else cpu. */
+static sf_status resolve_backend(sf_rank *rk, sf_backend_choice want, sf_error *err) {
+  sf_device_info info[1];
+  int n = 0;
+  char why[256] = "";
+  sf_gpu_libs libs;
+  sf_gpu_libs_query(&libs);
+  if (libs.have_cuda) SF_TRY(sf_devices_query(info, 1, &n, why, sizeof why, err));
+  if (want == SF_BACKEND_CUDA && !libs.have_cuda)
+    return sf_fail(err, SF_ERR_UNSUPPORTED, "--backend cuda: this scanflash was built without CUDA");
+  if (want == SF_BACKEND_CUDA && n == 0)
+    return sf_fail(err, SF_ERR_DEVICE, "--backend cuda: no GPU on %s (%s)", rk->host, why[0] ? why : "none visible");
+  rk->backend = want == SF_BACKEND_CPU || n == 0 ? SF_BACKEND_CPU : SF_BACKEND_CUDA;
+  return SF_OK;
+}
+
 /* Rank 0's part of step 1: where the data is, its hashes, the backend. */
 static sf_status rank0_checks(sf_rank *rk, const sf_run_options *o, sf_error *err) {
   if (!o->resume) {
@@ -57,10 +75,7 @@ static sf_status rank0_checks(sf_rank *rk, const sf_run_options *o, sf_error *er
       return sf_fail(err, SF_ERR_IO, "%s: already exists; pass --resume to continue it, or choose another -o",
                      sf_file_exists(o->output) ? o->output : j);
   }
-  if (o->backend == SF_BACKEND_CUDA)
-    return sf_fail(err, SF_ERR_UNSUPPORTED,
-                   "backend cuda is not available in this build's engine yet (use --backend cpu)");
-  rk->backend = SF_BACKEND_CPU; /* auto: the engine runs on cpu only for now */
+  SF_TRY(resolve_backend(rk, o->backend, err));
   char path[PATH_MAX], real[PATH_MAX];
   SF_TRY(sf_data_path_resolve(SF_DATA_HUMANEVAL, o->data, path, sizeof path, err));
   rk->data_path = strdup(realpath(path, real) ? real : path);
@@ -89,6 +104,7 @@ static int step1(sf_rank *rk, const sf_spec *spec, const sf_run_options *o, int 
     if (!h.exit_code) {
       h.backend = rk->backend;
       h.threads = o->threads;
+      h.no_graphs = o->no_graphs;
       h.quiet = o->quiet;
       h.progress_every_s = o->progress_every_s > 0 ? o->progress_every_s : 5.0;
       h.spec_len = (int64_t)strlen(spec->canonical) + 1;
@@ -124,6 +140,7 @@ static int step1(sf_rank *rk, const sf_spec *spec, const sf_run_options *o, int 
   rk->quiet = h.quiet;
   rk->backend = h.backend;
   rk->threads = h.threads;
+  rk->no_graphs = h.no_graphs;
   rk->progress_every_s = h.progress_every_s;
   if (rk->rank != 0) {
     rk->data_path = strdup(blob + h.spec_len);
@@ -147,6 +164,9 @@ static sf_status node_layout(sf_rank *rk, int *compute_on_node, sf_error *err) {
   MPI_Comm_free(&node);
   if (rc != MPI_SUCCESS) return sf_fail(err, SF_ERR_MPI, "MPI_Allreduce on the node communicator failed");
   *compute_on_node = rk->local_size - (rk->size > 1 && min_rank == 0 ? 1 : 0);
+  /* Rank 0 (local rank 0 of its node: the split is keyed by world rank)
+   * only drives when there are workers, so it takes no GPU. */
+  rk->local_compute_index = rk->local_rank - (rk->size > 1 && min_rank == 0 ? 1 : 0);
   return SF_OK;
 }
 
@@ -188,7 +208,19 @@ static sf_status prepare(sf_rank *rk, const sf_spec *spec, sf_error *err) {
   if (!rk->computes) return SF_OK;
   const char *fail = getenv("SCANFLASH_FAIL_ITEM");
   sf_runner_config rc = {.rank = rk->rank, .num_threads = rk->threads, .fail_key = fail && *fail ? fail : NULL,
-                         .poll = sf_sched_poll, .poll_user = rk};
+                         .poll = sf_sched_poll, .poll_user = rk, .no_graphs = rk->no_graphs};
+  if (rk->backend == SF_BACKEND_CUDA) {
+    /* The node's computing ranks take its visible GPUs in turn (under Slurm's
+     * --gpus-per-task each sees one: device 0). */
+    sf_device_info info[1];
+    int n = 0;
+    char why[256] = "";
+    SF_TRY(sf_devices_query(info, 1, &n, why, sizeof why, err));
+    if (n == 0)
+      return sf_fail(err, SF_ERR_DEVICE, "backend cuda: no GPU visible on %s (%s)", rk->host, why[0] ? why : "none");
+    rc.backend = "cuda";
+    rc.device = rk->local_compute_index % n;
+  }
   rk->fail_key = rc.fail_key;
   return sf_runner_create(&rc, &rk->runner, err);
 }
@@ -235,6 +267,20 @@ void sf_sched_device_row(const sf_rank *rk, sf_results_device *row) {
   snprintf(row->backend, sizeof row->backend, "%s", d.backend);
   snprintf(row->name, sizeof row->name, "%s", d.name);
   row->memory_bytes = d.memory_bytes;
+  snprintf(row->uuid, sizeof row->uuid, "%.47s", d.uuid);
+  row->cc_major = d.gpu.cc_major;
+  row->cc_minor = d.gpu.cc_minor;
+  row->sm_count = d.gpu.sm_count;
+  row->sm_clock_mhz = d.max_sm_clock_mhz;
+  row->mem_clock_mhz = d.max_mem_clock_mhz;
+  row->mem_bus_width_bits = d.gpu.mem_bus_width_bits;
+  row->l2_bytes = d.gpu.l2_bytes;
+  if (d.gpu.name[0]) {
+    sf_gpu_libs libs;
+    sf_gpu_libs_query(&libs);
+    row->driver_version = libs.cuda_driver_version;
+    row->runtime_version = libs.cuda_runtime_version;
+  }
 }
 
 void sf_rank_free(sf_rank *rk) {

@@ -1,6 +1,7 @@
 /* The cpu backend's op table and context. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cpu_ops.h"
 
@@ -39,6 +40,16 @@ static sf_status cpu_sync(sf_op_ctx *ctx, sf_error *err) {
   return SF_OK;
 }
 
+static sf_status cpu_mem_info(sf_op_ctx *ctx, int64_t *free_bytes, int64_t *total_bytes, sf_error *err) {
+  (void)ctx;
+  const long page = sysconf(_SC_PAGESIZE), avail = sysconf(_SC_AVPHYS_PAGES), phys = sysconf(_SC_PHYS_PAGES);
+  if (page <= 0 || avail < 0 || phys <= 0)
+    return sf_fail(err, SF_ERR_IO, "cpu: cannot read the host's memory size (sysconf)");
+  *free_bytes = (int64_t)avail * page;
+  *total_bytes = (int64_t)phys * page;
+  return SF_OK;
+}
+
 const sf_ops sf_ops_cpu = {
     .name = "cpu",
     .act_dtype = SF_F32,
@@ -48,6 +59,7 @@ const sf_ops sf_ops_cpu = {
     .download = cpu_copy,
     .zero = cpu_zero,
     .sync = cpu_sync,
+    .mem_info = cpu_mem_info,
     .embedding = sf_cpu_embedding,
     .norm = sf_cpu_norm,
     .gemm = sf_cpu_gemm,

@@ -54,6 +54,14 @@ struct sf_cuda_impl {
   size_t host_buf_bytes;
   int num_sms;
   size_t smem_optin;             /* max dynamic shared memory per block */
+  struct sf_cuda_block *blocks;  /* live allocations of alloc (for mem_live) */
+  size_t n_blocks, cap_blocks;
+};
+
+/* One allocation made by the alloc entry: free needs its size for the count. */
+struct sf_cuda_block {
+  void *ptr;
+  size_t bytes;
 };
 
 static inline sf_cuda_impl *sf_cuda_impl_of(sf_op_ctx *ctx) { return (sf_cuda_impl *)ctx->impl; }

@@ -77,6 +77,12 @@ static sf_status check_status(sf_op_ctx *ctx, sf_error *err) {
 
 /* ---- context ------------------------------------------------------------- */
 
+/* Device bytes now held through alloc and the workspace, and their peak. */
+static void count_alloc(sf_op_ctx *ctx, size_t bytes) {
+  ctx->mem_live += (int64_t)bytes;
+  if (ctx->mem_live > ctx->mem_peak) ctx->mem_peak = ctx->mem_live;
+}
+
 static sf_status init_impl(sf_op_ctx *ctx, sf_cuda_impl *impl, int device, sf_error *err) {
   int n = 0;
   cudaError_t e = cudaGetDeviceCount(&n);
@@ -93,6 +99,7 @@ static sf_status init_impl(sf_op_ctx *ctx, sf_cuda_impl *impl, int device, sf_er
   SF_CUBLAS_TRY(cublasLtCreate(&impl->lt));
   impl->blas_ws_bytes = SF_CUDA_BLAS_WS_BYTES;
   SF_CUDA_TRY(cudaMalloc(&impl->blas_ws, impl->blas_ws_bytes));
+  count_alloc(ctx, impl->blas_ws_bytes);
   SF_CUBLAS_TRY(cublasSetWorkspace(impl->blas, impl->blas_ws, impl->blas_ws_bytes));
   SF_CUDA_TRY(cudaMalloc((void **)&impl->d_status, sizeof(sf_cuda_status)));
   SF_CUDA_TRY(cudaMemsetAsync(impl->d_status, 0, sizeof(sf_cuda_status), impl->stream));
@@ -136,6 +143,7 @@ extern "C" void sf_cuda_ctx_destroy(sf_op_ctx *ctx) {
     if (impl->d_status) (void)cudaFree(impl->d_status);
     if (impl->h_status) (void)cudaFreeHost(impl->h_status);
     free(impl->host_buf);
+    free(impl->blocks);
     if (impl->stream) (void)cudaStreamDestroy(impl->stream);
     free(impl);
     (void)cudaGetLastError();
@@ -150,10 +158,12 @@ sf_status sf_cuda_workspace(sf_op_ctx *ctx, size_t bytes, void **ptr, sf_error *
     /* Kernels already queued may still read the old workspace. */
     SF_CUDA_TRY(cudaStreamSynchronize(sf_cuda_stream(ctx)));
     if (ctx->workspace) SF_CUDA_TRY(cudaFree(ctx->workspace));
+    ctx->mem_live -= (int64_t)ctx->workspace_bytes;
     ctx->workspace = NULL;
     ctx->workspace_bytes = 0;
     SF_CUDA_TRY(cudaMalloc(&ctx->workspace, want));
     ctx->workspace_bytes = want;
+    count_alloc(ctx, want);
   }
   *ptr = ctx->workspace;
   return SF_OK;
@@ -179,18 +189,34 @@ sf_status sf_cuda_smem_optin(sf_op_ctx *ctx, const void *kernel, size_t bytes, c
 /* ---- memory -------------------------------------------------------------- */
 
 extern "C" sf_status sf_cuda_alloc(sf_op_ctx *ctx, size_t bytes, void **ptr, sf_error *err) {
-  (void)ctx;
+  sf_cuda_impl *impl = sf_cuda_impl_of(ctx);
   *ptr = NULL;
-  SF_CUDA_TRY(cudaMalloc(ptr, bytes ? bytes : 256));
+  if (impl->n_blocks == impl->cap_blocks) {
+    size_t cap = impl->cap_blocks ? 2 * impl->cap_blocks : 256;
+    sf_cuda_block *b = (sf_cuda_block *)realloc(impl->blocks, cap * sizeof *b);
+    if (!b) return sf_fail(err, SF_ERR_NOMEM, "cuda: out of host memory for the allocation table");
+    impl->blocks = b;
+    impl->cap_blocks = cap;
+  }
+  if (!bytes) bytes = 256;
+  SF_CUDA_TRY(cudaMalloc(ptr, bytes));
+  impl->blocks[impl->n_blocks++] = (sf_cuda_block){*ptr, bytes};
+  count_alloc(ctx, bytes);
   return SF_OK;
 }
 
 extern "C" void sf_cuda_free(sf_op_ctx *ctx, void *ptr) {
-  (void)ctx;
-  if (ptr) {
-    (void)cudaFree(ptr);
-    (void)cudaGetLastError();
-  }
+  if (!ptr) return;
+  sf_cuda_impl *impl = sf_cuda_impl_of(ctx);
+  /* Latest first: sessions free in reverse order of allocation. */
+  for (size_t i = impl->n_blocks; i-- > 0;)
+    if (impl->blocks[i].ptr == ptr) {
+      ctx->mem_live -= (int64_t)impl->blocks[i].bytes;
+      impl->blocks[i] = impl->blocks[--impl->n_blocks];
+      break;
+    }
+  (void)cudaFree(ptr);
+  (void)cudaGetLastError();
 }
 
 extern "C" sf_status sf_cuda_upload(sf_op_ctx *ctx, void *dst, const void *src, size_t bytes,
@@ -215,4 +241,13 @@ extern "C" sf_status sf_cuda_zero(sf_op_ctx *ctx, void *dst, size_t bytes, sf_er
 extern "C" sf_status sf_cuda_sync(sf_op_ctx *ctx, sf_error *err) {
   SF_CUDA_TRY(cudaStreamSynchronize(sf_cuda_stream(ctx)));
   return check_status(ctx, err);
+}
+
+extern "C" sf_status sf_cuda_mem_info(sf_op_ctx *ctx, int64_t *free_bytes, int64_t *total_bytes, sf_error *err) {
+  (void)ctx;
+  size_t f = 0, t = 0;
+  SF_CUDA_TRY(cudaMemGetInfo(&f, &t));
+  *free_bytes = (int64_t)f;
+  *total_bytes = (int64_t)t;
+  return SF_OK;
 }

@@ -19,6 +19,13 @@ sf_status sf_cuda_upload(sf_op_ctx *ctx, void *dst, const void *src, size_t byte
 sf_status sf_cuda_download(sf_op_ctx *ctx, void *dst, const void *src, size_t bytes, sf_error *err);
 sf_status sf_cuda_zero(sf_op_ctx *ctx, void *dst, size_t bytes, sf_error *err);
 sf_status sf_cuda_sync(sf_op_ctx *ctx, sf_error *err);
+sf_status sf_cuda_mem_info(sf_op_ctx *ctx, int64_t *free_bytes, int64_t *total_bytes, sf_error *err);
+
+/* graphs (cuda_graph.cu) */
+sf_status sf_cuda_graph_begin(sf_op_ctx *ctx, sf_error *err);
+sf_status sf_cuda_graph_end(sf_op_ctx *ctx, void **graph, sf_error *err);
+sf_status sf_cuda_graph_launch(sf_op_ctx *ctx, void *graph, sf_error *err);
+void sf_cuda_graph_free(sf_op_ctx *ctx, void *graph);
 
 SF_CUDA_OP(embedding, sf_embedding_params);
 SF_CUDA_OP(norm, sf_norm_params);

@@ -1,13 +1,22 @@
 /* Embedding lookup: out[t, :] = table[ids[t], :]. A copy, so instantiated on
- * the element size only. One block per token (grid-stride). An id outside
- * [0, vocab) leaves its row unwritten and is reported by the next
- * sync/download (the device status word). Workspace: none. */
+ * the element size only, or widened to f32 (out_f32: the residual stream).
+ * One block per token (grid-stride). An id outside [0, vocab) leaves its row
+ * unwritten and is reported by the next sync/download (the device status
+ * word). Workspace: none. */
 #include "cuda_common.cuh"
 
-template <typename E>
+/* A row copy, or a widening to f32 (the residual stream) from bf16 / f16. */
+template <typename EO, typename E>
+__device__ __forceinline__ EO convert(E v) { return v; }
+template <>
+__device__ __forceinline__ float convert<float, __nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <>
+__device__ __forceinline__ float convert<float, __half>(__half v) { return __half2float(v); }
+
+template <typename E, typename EO>
 __global__ void embedding_kernel(const int32_t *__restrict__ ids, int64_t n_tokens, int64_t d,
                                  int32_t vocab, const E *__restrict__ table, int64_t table_stride,
-                                 E *__restrict__ out, int64_t out_stride, sf_cuda_status *st) {
+                                 EO *__restrict__ out, int64_t out_stride, sf_cuda_status *st) {
   for (int64_t t = blockIdx.x; t < n_tokens; t += gridDim.x) {
     const int32_t id = __ldg(ids + t);
     if (id < 0 || id >= vocab) {
@@ -15,17 +24,17 @@ __global__ void embedding_kernel(const int32_t *__restrict__ ids, int64_t n_toke
       continue;
     }
     const E *src = table + (int64_t)id * table_stride;
-    E *dst = out + t * out_stride;
-    for (int64_t i = threadIdx.x; i < d; i += blockDim.x) dst[i] = __ldg(src + i);
+    EO *dst = out + t * out_stride;
+    for (int64_t i = threadIdx.x; i < d; i += blockDim.x) dst[i] = convert<EO>(__ldg(src + i));
   }
 }
 
-template <typename E>
+template <typename E, typename EO>
 static sf_status launch(sf_op_ctx *ctx, const sf_embedding_params *p, sf_error *err) {
   const int threads = p->d >= 256 ? 256 : (p->d >= 128 ? 128 : 64);
   const unsigned blocks = sf_grid_for(p->n_tokens, 1, 1 << 20);
-  embedding_kernel<E><<<blocks, threads, 0, sf_cuda_stream(ctx)>>>(
-      p->ids, p->n_tokens, p->d, p->vocab, (const E *)p->table, p->table_row_stride, (E *)p->out,
+  embedding_kernel<E, EO><<<blocks, threads, 0, sf_cuda_stream(ctx)>>>(
+      p->ids, p->n_tokens, p->d, p->vocab, (const E *)p->table, p->table_row_stride, (EO *)p->out,
       p->out_row_stride, sf_cuda_impl_of(ctx)->d_status);
   SF_CUDA_LAUNCHED("embedding_kernel");
   return SF_OK;
@@ -45,5 +54,8 @@ extern "C" SF_CUDA_OP(embedding, sf_embedding_params) {
   if (p->n_tokens == 0 || p->d == 0) return SF_OK;
   if (!p->ids || !p->table || !p->out)
     return sf_fail(err, SF_ERR_ARG, "embedding: ids, table and out must be non-NULL");
-  return p->dtype == SF_F32 ? launch<float>(ctx, p, err) : launch<uint16_t>(ctx, p, err);
+  if (p->dtype == SF_F32) return launch<float, float>(ctx, p, err);
+  if (!p->out_f32) return launch<uint16_t, uint16_t>(ctx, p, err);
+  return p->dtype == SF_BF16 ? launch<__nv_bfloat16, float>(ctx, p, err)
+                             : launch<__half, float>(ctx, p, err);
 }

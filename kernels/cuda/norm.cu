@@ -5,50 +5,50 @@
  * Workspace: none. */
 #include "cuda_common.cuh"
 
-template <typename T>
+template <typename T, typename TX>
 __global__ void norm_kernel(int kind, int64_t n_rows, int64_t d, int64_t group, float eps,
-                            const T *x, int64_t xs, const T *z, int64_t zs,
+                            const TX *x, int64_t xs, const T *z, int64_t zs,
                             const T *__restrict__ w, const T *__restrict__ b, T *out, int64_t os) {
   __shared__ float scratch[32];
   for (int64_t r = blockIdx.x; r < n_rows; r += gridDim.x) {
-    const T *xr = x + r * xs;
+    const TX *xr = x + r * xs;
     T *orow = out + r * os;
     if (kind == SF_NORM_RMS) {
       float ss = 0.0f;
       for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
-        float v = sf_to_f<T>(xr[i]);
+        float v = sf_to_f<TX>(xr[i]);
         ss += v * v;
       }
       ss = sf_block_sum(ss, scratch);
       const float inv = 1.0f / sqrtf(ss / (float)d + eps);
       for (int64_t i = threadIdx.x; i < d; i += blockDim.x)
-        orow[i] = sf_from_f<T>(sf_to_f<T>(xr[i]) * inv * sf_ld<T>(w + i));
+        orow[i] = sf_from_f<T>(sf_to_f<TX>(xr[i]) * inv * sf_ld<T>(w + i));
     } else if (kind == SF_NORM_LAYER) {
       float s = 0.0f;
-      for (int64_t i = threadIdx.x; i < d; i += blockDim.x) s += sf_to_f<T>(xr[i]);
+      for (int64_t i = threadIdx.x; i < d; i += blockDim.x) s += sf_to_f<TX>(xr[i]);
       const float mean = sf_block_sum(s, scratch) / (float)d;
       float ss = 0.0f;
       for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
-        float c = sf_to_f<T>(xr[i]) - mean;
+        float c = sf_to_f<TX>(xr[i]) - mean;
         ss += c * c;
       }
       ss = sf_block_sum(ss, scratch);
       const float inv = 1.0f / sqrtf(ss / (float)d + eps);
       for (int64_t i = threadIdx.x; i < d; i += blockDim.x)
-        orow[i] = sf_from_f<T>((sf_to_f<T>(xr[i]) - mean) * inv * sf_ld<T>(w + i) +
+        orow[i] = sf_from_f<T>((sf_to_f<TX>(xr[i]) - mean) * inv * sf_ld<T>(w + i) +
                                (b ? sf_ld<T>(b + i) : 0.0f));
     } else {
       const T *zr = z + r * zs;
       for (int64_t g0 = 0; g0 < d; g0 += group) {
         float ss = 0.0f;
         for (int64_t i = g0 + threadIdx.x; i < g0 + group; i += blockDim.x) {
-          float v = sf_to_f<T>(xr[i]) * sf_silu(sf_to_f<T>(zr[i]));
+          float v = sf_to_f<TX>(xr[i]) * sf_silu(sf_to_f<T>(zr[i]));
           ss += v * v;
         }
         ss = sf_block_sum(ss, scratch);
         const float inv = 1.0f / sqrtf(ss / (float)group + eps);
         for (int64_t i = g0 + threadIdx.x; i < g0 + group; i += blockDim.x) {
-          float v = sf_to_f<T>(xr[i]) * sf_silu(sf_to_f<T>(zr[i]));
+          float v = sf_to_f<TX>(xr[i]) * sf_silu(sf_to_f<T>(zr[i]));
           orow[i] = sf_from_f<T>(v * inv * sf_ld<T>(w + i));
         }
       }
@@ -56,16 +56,22 @@ __global__ void norm_kernel(int kind, int64_t n_rows, int64_t d, int64_t group, 
   }
 }
 
-template <typename T>
-static sf_status launch(sf_op_ctx *ctx, const sf_norm_params *p, int64_t group, sf_error *err) {
+/* TX: the type of x (T, or f32 for a residual stream kept in f32). */
+template <typename T, typename TX>
+static sf_status launch_x(sf_op_ctx *ctx, const sf_norm_params *p, int64_t group, sf_error *err) {
   const int threads = p->d >= 1024 ? 256 : (p->d >= 256 ? 128 : 64);
   const unsigned blocks = sf_grid_for(p->n_rows, 1, 1 << 20);
-  norm_kernel<T><<<blocks, threads, 0, sf_cuda_stream(ctx)>>>(
-      (int)p->kind, p->n_rows, p->d, group, p->eps, (const T *)p->x, p->x_row_stride,
+  norm_kernel<T, TX><<<blocks, threads, 0, sf_cuda_stream(ctx)>>>(
+      (int)p->kind, p->n_rows, p->d, group, p->eps, (const TX *)p->x, p->x_row_stride,
       (const T *)p->z, p->z_row_stride, (const T *)p->weight, (const T *)p->bias, (T *)p->out,
       p->out_row_stride);
   SF_CUDA_LAUNCHED("norm_kernel");
   return SF_OK;
+}
+
+template <typename T>
+static sf_status launch(sf_op_ctx *ctx, const sf_norm_params *p, int64_t group, sf_error *err) {
+  return p->x_f32 ? launch_x<T, float>(ctx, p, group, err) : launch_x<T, T>(ctx, p, group, err);
 }
 
 extern "C" SF_CUDA_OP(norm, sf_norm_params) {
@@ -83,6 +89,8 @@ extern "C" SF_CUDA_OP(norm, sf_norm_params) {
     return sf_fail(err, SF_ERR_ARG, "%s: row strides (x %lld, out %lld) must be >= d = %lld", name,
                    (long long)p->x_row_stride, (long long)p->out_row_stride, (long long)p->d);
   int64_t group = p->d;
+  if (p->x_f32 && p->kind == SF_NORM_GATED_RMS)
+    return sf_fail(err, SF_ERR_UNSUPPORTED, "%s: an f32 x (x_f32) is for plain norms only", name);
   if (p->kind == SF_NORM_GATED_RMS) {
     if (p->group_size < 0 || (p->group_size > 0 && p->d % p->group_size != 0))
       return sf_fail(err, SF_ERR_ARG, "%s: group_size %lld does not divide d = %lld", name,

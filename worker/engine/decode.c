@@ -3,6 +3,42 @@
  * from the last logits. */
 #include "engine/engine_internal.h"
 
+/* The step's ops: every layer over one token per sequence, then the head. */
+static sf_status step_ops(sf_session *s, sf_error *err) {
+  sf_pass pass = {.decode = 1, .rows = s->batch};
+  SF_TRY(sf_forward_body(s, &pass, err));
+  return sf_forward_head(s, s->x, s->batch, s->logits, err);
+}
+
+/* Every input of a step lives at a fixed device address (ids, positions and
+ * lengths are uploaded before it), so one capture serves every later step of
+ * the session. The first step runs eagerly so the ops size their workspaces
+ * outside the capture. */
+static sf_status step(sf_session *s, sf_error *err) {
+  const sf_ops *o = s->ops;
+  if (!s->graphs || !o->graph_begin) return step_ops(s, err);
+  if (s->decode_graph && s->ctx->workspace != s->graph_workspace) {
+    /* An op grew (moved) the workspace since the capture: the graph's
+     * kernels hold the old address. */
+    o->graph_free(s->ctx, s->decode_graph);
+    s->decode_graph = NULL;
+    s->eager_steps = 0;
+  }
+  if (!s->decode_graph) {
+    if (s->eager_steps++ == 0) return step_ops(s, err);
+    SF_TRY(o->graph_begin(s->ctx, err));
+    sf_status rc = step_ops(s, err);
+    sf_error end_err;
+    sf_error_clear(&end_err);
+    /* Leave capture mode whatever happened; the ops' own error comes first. */
+    sf_status rc_end = o->graph_end(s->ctx, &s->decode_graph, rc == SF_OK ? err : &end_err);
+    if (rc != SF_OK) return rc;
+    if (rc_end != SF_OK) return sf_fail_context(err, "capturing the decode step");
+    s->graph_workspace = s->ctx->workspace;
+  }
+  return o->graph_launch(s->ctx, s->decode_graph, err);
+}
+
 sf_status sf_session_decode(sf_session *s, const int32_t *ids, float *logits, sf_error *err) {
   const sf_ops *o = s->ops;
   const int32_t B = s->batch;
@@ -23,16 +59,24 @@ sf_status sf_session_decode(sf_session *s, const int32_t *ids, float *logits, sf
   SF_TRY(o->upload(s->ctx, s->d_past, s->h_past, (size_t)B * sizeof(int32_t), err));
   SF_TRY(o->upload(s->ctx, s->d_cache_len, s->h_cache_len, (size_t)B * sizeof(int32_t), err));
 
-  sf_pass pass = {.decode = 1, .rows = B};
-  sf_status rc = sf_forward_body(s, &pass, err);
-  if (rc == SF_OK) rc = sf_forward_head(s, s->x, B, s->logits, err);
-  if (rc == SF_OK) s->head_pending = 0;
+  sf_status rc = step(s, err);
   if (rc != SF_OK) return sf_fail_context(err, "decode");
+  s->head_pending = 0;
   for (int32_t b = 0; b < B; b++) s->len[b]++;
   if (logits)
     SF_TRY(o->download(s->ctx, logits, s->logits, (size_t)B * (size_t)s->vocab * sizeof(float), err));
   return SF_OK;
 }
+
+void sf_session_set_graphs(sf_session *s, int on) {
+  s->graphs = on != 0;
+  if (!s->graphs && s->decode_graph) {
+    s->ops->graph_free(s->ctx, s->decode_graph);
+    s->decode_graph = NULL;
+  }
+}
+
+int sf_session_graphs_active(const sf_session *s) { return s->decode_graph != NULL; }
 
 sf_status sf_session_logits_ready(sf_session *s, sf_error *err) {
   if (!s->head_pending) return SF_OK;

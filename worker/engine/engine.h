@@ -21,11 +21,14 @@
  * kv_append + attention_decode. Nothing here prints or exits; every failure is
  * an sf_error (after a failed prefill or decode, reset the session).
  *
- * The residual stream is kept in the backend's activation dtype: f32 on the
- * cpu backend, so mamba_ssm's residual_in_fp32 holds there. A bf16 backend
- * will need norms that read an f32 residual and write bf16 (the norm op takes
- * one dtype today); the residual adds already go through GEMMs with
- * accumulate, whose out_dtype may be f32. */
+ * The residual stream is f32 on every backend (mamba_ssm's residual_in_fp32;
+ * Pythia's bf16 residual is kept in f32 too, which only adds precision): the
+ * embedding widens into it, norms read it in f32 and write the activation
+ * dtype, and the residual adds are GEMMs accumulating in f32.
+ *
+ * All state and scratch of a session is one backend allocation (the arena),
+ * made at creation, so no allocation happens inside a timed prefill or
+ * decode step. */
 #ifndef SCANFLASH_ENGINE_H
 #define SCANFLASH_ENGINE_H
 
@@ -85,6 +88,14 @@ sf_status sf_session_prefill(sf_session *s, const sf_batch_input *in, float *las
 /* One token per sequence (ids: host [batch]); logits (host [batch, vocab], f32)
  * may be NULL. */
 sf_status sf_session_decode(sf_session *s, const int32_t *ids, float *logits, sf_error *err);
+
+/* Decode steps replayed from a backend graph (CUDA graphs; on by default
+ * where the backend has them): the first step of a session runs eagerly, the
+ * second is captured, every later one is a single launch. Off: every step
+ * issues its ops (the reference path, and for comparisons). */
+void sf_session_set_graphs(sf_session *s, int on);
+/* Non-zero once the session replays its decode step from a graph. */
+int sf_session_graphs_active(const sf_session *s);
 
 /* Greedy choice (argmax, lowest id on ties; the backend's sample op) from the
  * logits of the last prefill / decode call: out_ids host [batch]. */

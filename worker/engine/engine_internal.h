@@ -25,6 +25,10 @@ struct sf_session {
   const sf_ops *ops;
   sf_dtype dt;              /* activations (the backend's act dtype) */
   size_t esz;
+  sf_dtype rdt;             /* the residual stream: f32 always (mamba_ssm's
+                               residual_in_fp32; the GEMMs add into it in f32) */
+  size_t rsz;
+  int x_f32;                /* rdt is f32 while dt is not: norms read an f32 x */
   int32_t batch, vocab, d_model;
   int64_t max_len, chunk_tokens, max_rows; /* max_rows = batch * chunk_tokens */
 
@@ -51,11 +55,11 @@ struct sf_session {
   int32_t *d_sampled;       /* [batch] */
 
   /* scratch */
-  void *x;                  /* [max_rows, d_model] residual stream */
+  void *x;                  /* [max_rows, d_model] residual stream (rdt) */
   void *h;                  /* [max_rows, d_model] normed */
   void *buf[SF_NBUF];
   int64_t buf_width[SF_NBUF];
-  void *last_h;             /* [batch, d_model] gathered last rows */
+  void *last_h;             /* [batch, d_model] gathered last rows (rdt) */
   float *logits;            /* [batch, vocab] f32: last prefill / decode logits */
   int head_pending;         /* prefill left last_h without its lm head: logits is stale
                                until sf_session_sample (or a caller of logits) runs it */
@@ -69,6 +73,16 @@ struct sf_session {
   int32_t *h_cache_len;     /* [batch] */
   int64_t *h_inoff;         /* [batch] where each sequence's ids start in the input */
 
+  /* Decode steps as a backend graph (where the backend has graphs): the
+   * first step runs eagerly (sizing every op workspace), the second is
+   * captured, every later one replays it. */
+  int graphs;               /* allowed (sf_session_set_graphs) */
+  int eager_steps;          /* decode steps run without the graph so far */
+  void *decode_graph;
+  void *graph_workspace;    /* ctx->workspace when it was captured */
+
+  /* Backend memory: one arena for everything sized at creation, plus the
+   * allocations made later (all-token logits). */
   void *allocs[SF_SESSION_MAX_ALLOCS];
   int n_allocs;
 };
@@ -99,11 +113,16 @@ sf_status sf_forward_body(sf_session *s, const sf_pass *pass, sf_error *err);
  * into f32 logits [rows, vocab]; the normed rows go to s->h (src is kept). */
 sf_status sf_forward_head(sf_session *s, void *src, int64_t rows, float *logits, sf_error *err);
 
-/* c[m, n] (+)= a[m, k] . w^T + bias in the session's dtype; errors get
- * `what` as context. w is [n, k] with row stride k. */
+/* c[m, n] = a[m, k] . w^T + bias in the session's dtype, or, with residual,
+ * c += ... where c is the residual stream (rdt); errors get `what` as
+ * context. w is [n, k] with row stride k. */
 sf_status sf_engine_gemm(sf_session *s, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,
                          const sf_tensor *w, const sf_tensor *bias, void *c, int64_t ldc,
-                         int accumulate, const char *what, sf_error *err);
+                         int residual, const char *what, sf_error *err);
+
+/* A norm of the residual stream's rows (rdt) into out (dt). */
+sf_norm_params sf_engine_norm_of_x(const sf_session *s, sf_norm_kind kind, const void *x, int64_t rows,
+                                   const sf_tensor *w, const sf_tensor *b, void *out);
 
 /* Element offset helpers. */
 static inline void *sf_elem(void *base, int64_t i, size_t esz) {

@@ -4,19 +4,28 @@
 
 sf_status sf_engine_gemm(sf_session *s, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,
                          const sf_tensor *w, const sf_tensor *bias, void *c, int64_t ldc,
-                         int accumulate, const char *what, sf_error *err) {
-  sf_gemm_params g = {.dtype = s->dt, .out_dtype = s->dt, .m = m, .n = n, .k = k, .a = a,
-                      .lda = lda, .w = w->data, .ldw = k, .bias = bias ? bias->data : NULL,
-                      .c = c, .ldc = ldc, .accumulate = accumulate};
+                         int residual, const char *what, sf_error *err) {
+  sf_gemm_params g = {.dtype = s->dt, .out_dtype = residual ? s->rdt : s->dt, .m = m, .n = n,
+                      .k = k, .a = a, .lda = lda, .w = w->data, .ldw = k,
+                      .bias = bias ? bias->data : NULL, .c = c, .ldc = ldc, .accumulate = residual};
   if (s->ops->gemm(s->ctx, &g, err) != SF_OK) return sf_fail_context(err, "%s", what);
   return SF_OK;
+}
+
+sf_norm_params sf_engine_norm_of_x(const sf_session *s, sf_norm_kind kind, const void *x, int64_t rows,
+                                   const sf_tensor *w, const sf_tensor *b, void *out) {
+  const sf_model_config *c = &s->model->cfg;
+  return (sf_norm_params){.kind = kind, .dtype = s->dt, .x_f32 = s->x_f32, .n_rows = rows,
+                          .d = c->d_model, .eps = c->norm_eps, .x = x, .x_row_stride = c->d_model,
+                          .weight = w->data, .bias = b ? b->data : NULL, .out = out,
+                          .out_row_stride = c->d_model};
 }
 
 sf_status sf_forward_body(sf_session *s, const sf_pass *pass, sf_error *err) {
   const sf_model *m = s->model;
   const sf_model_config *c = &m->cfg;
   sf_embedding_params e = {
-      .dtype = s->dt, .n_tokens = pass->rows, .d = c->d_model, .vocab = c->vocab_size,
+      .dtype = s->dt, .out_f32 = s->x_f32, .n_tokens = pass->rows, .d = c->d_model, .vocab = c->vocab_size,
       .ids = s->d_ids, .table = m->embed->data, .table_row_stride = c->d_model,
       .out = s->x, .out_row_stride = c->d_model};
   if (s->ops->embedding(s->ctx, &e, err) != SF_OK) return sf_fail_context(err, "embedding");
@@ -37,12 +46,8 @@ sf_status sf_forward_head(sf_session *s, void *src, int64_t rows, float *logits,
   const sf_model *m = s->model;
   const sf_model_config *c = &m->cfg;
   const int layer_norm = c->arch == SF_ARCH_TRANSFORMER;
-  sf_norm_params n = {
-      .kind = layer_norm ? SF_NORM_LAYER : SF_NORM_RMS, .dtype = s->dt, .n_rows = rows,
-      .d = c->d_model, .eps = c->norm_eps, .x = src, .x_row_stride = c->d_model,
-      .weight = m->final_norm_w->data,
-      .bias = layer_norm && m->final_norm_b ? m->final_norm_b->data : NULL,
-      .out = s->h, .out_row_stride = c->d_model};
+  sf_norm_params n = sf_engine_norm_of_x(s, layer_norm ? SF_NORM_LAYER : SF_NORM_RMS, src, rows,
+                                         m->final_norm_w, layer_norm ? m->final_norm_b : NULL, s->h);
   if (s->ops->norm(s->ctx, &n, err) != SF_OK) return sf_fail_context(err, "final norm");
   sf_gemm_params g = {
       .dtype = s->dt, .out_dtype = SF_F32, .m = rows, .n = c->vocab_size, .k = c->d_model,

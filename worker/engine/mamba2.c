@@ -24,9 +24,7 @@ sf_status sf_mamba2_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
   float *ssm_state = s->ssm_state + layer * s->ssm_layer_elems;
   const int64_t ssm_batch_stride = (int64_t)c->ssm_heads * c->ssm_head_dim * c->d_state;
 
-  sf_norm_params n = {.kind = SF_NORM_RMS, .dtype = s->dt, .n_rows = rows, .d = d,
-                      .eps = c->norm_eps, .x = s->x, .x_row_stride = d,
-                      .weight = w->norm_w->data, .out = s->h, .out_row_stride = d};
+  sf_norm_params n = sf_engine_norm_of_x(s, SF_NORM_RMS, s->x, rows, w->norm_w, NULL, s->h);
   if (s->ops->norm(s->ctx, &n, err) != SF_OK) return sf_fail_context(err, "norm");
   SF_TRY(sf_engine_gemm(s, rows, wproj, d, s->h, d, w->in_proj_w, NULL, zxbcdt, wproj, 0,
                         "in_proj", err));

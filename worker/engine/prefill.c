@@ -104,9 +104,9 @@ static sf_status run_chunk(sf_session *s, const sf_batch_input *in, int64_t off,
 
   /* The last hidden row of every sequence that ends in this chunk. */
   for (int32_t j = 0; j < n_end; j++) {
-    sf_embedding_params g = {.dtype = s->dt, .n_tokens = 1, .d = d, .vocab = (int32_t)rows,
+    sf_embedding_params g = {.dtype = s->rdt, .n_tokens = 1, .d = d, .vocab = (int32_t)rows,
                              .ids = s->d_gather + j, .table = s->x, .table_row_stride = d,
-                             .out = sf_elem(s->last_h, s->h_gather_b[j] * d, s->esz),
+                             .out = sf_elem(s->last_h, s->h_gather_b[j] * d, s->rsz),
                              .out_row_stride = d};
     if (o->embedding(s->ctx, &g, err) != SF_OK) return sf_fail_context(err, "gather last rows");
   }

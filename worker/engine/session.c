@@ -14,13 +14,6 @@ sf_status sf_session_alloc(sf_session *s, size_t bytes, void **ptr, sf_error *er
   return SF_OK;
 }
 
-/* Allocates and zeroes (scratch rows past a sequence's end are read by
- * row-wise ops, so they must hold finite values). */
-static sf_status alloc_zero(sf_session *s, size_t bytes, void **ptr, sf_error *err) {
-  SF_TRY(sf_session_alloc(s, bytes, ptr, err));
-  return s->ops->zero(s->ctx, *ptr, bytes, err);
-}
-
 /* Per-family scratch widths and state sizes (see engine_internal.h). */
 static void plan_family(sf_session *s) {
   const sf_model_config *c = &s->model->cfg;
@@ -61,64 +54,71 @@ static void plan_family(sf_session *s) {
   }
 }
 
+/* The arena: every buffer sized at creation is carved from one backend
+ * allocation (one cudaMalloc per item on the GPU, none in timed regions),
+ * zeroed once (scratch rows past a sequence's end are read by row-wise ops,
+ * so they must hold finite values). */
+enum { SF_ARENA_ALIGN = 256, SF_ARENA_MAX = 32 };
+
+typedef struct arena_plan {
+  void **field[SF_ARENA_MAX];
+  size_t offset[SF_ARENA_MAX];
+  int n;
+  size_t bytes;
+} arena_plan;
+
+static void plan_buf(arena_plan *a, void *field, size_t bytes) {
+  a->field[a->n] = (void **)field;
+  a->offset[a->n++] = a->bytes;
+  a->bytes += (bytes + SF_ARENA_ALIGN - 1) / SF_ARENA_ALIGN * SF_ARENA_ALIGN;
+}
+
 static sf_status allocate(sf_session *s, sf_error *err) {
   const sf_model_config *c = &s->model->cfg;
   const int64_t L = c->n_layers, b = s->batch, rows = s->max_rows;
-  const size_t esz = s->esz;
+  const size_t esz = s->esz, dm = (size_t)s->d_model;
+  arena_plan a = {.n = 0};
 
   /* state */
   if (c->arch == SF_ARCH_TRANSFORMER) {
-    size_t kv = (size_t)(L * s->kv_layer_elems) * esz;
-    SF_TRY(alloc_zero(s, kv, &s->k_cache, err));
-    SF_TRY(alloc_zero(s, kv, &s->v_cache, err));
+    const size_t kv = (size_t)(L * s->kv_layer_elems) * esz;
+    plan_buf(&a, &s->k_cache, kv);
+    plan_buf(&a, &s->v_cache, kv);
     s->state_bytes = (int64_t)(2 * kv);
   } else {
-    size_t conv = (size_t)(L * s->conv_layer_elems) * esz;
-    size_t ssm = (size_t)(L * s->ssm_layer_elems) * sizeof(float);
-    void *p;
-    SF_TRY(alloc_zero(s, conv, &s->conv_state, err));
-    SF_TRY(alloc_zero(s, ssm, &p, err));
-    s->ssm_state = p;
+    const size_t conv = (size_t)(L * s->conv_layer_elems) * esz;
+    const size_t ssm = (size_t)(L * s->ssm_layer_elems) * sizeof(float);
+    plan_buf(&a, &s->conv_state, conv);
+    plan_buf(&a, &s->ssm_state, ssm);
     s->state_bytes = (int64_t)(conv + ssm);
   }
+  const size_t state_end = a.bytes;
 
   /* batch description */
-  void *p;
-  int64_t before = 0;
-#define SMALL(field, n, type)                                          \
-  do {                                                                 \
-    SF_TRY(alloc_zero(s, (size_t)(n) * sizeof(type), &p, err));        \
-    s->field = p;                                                      \
-    before += (int64_t)((size_t)(n) * sizeof(type));                   \
-  } while (0)
-  SMALL(d_ids, rows, int32_t);
-  SMALL(d_pos, rows, int32_t);
-  SMALL(d_start, b, int64_t);
-  SMALL(d_seqlen, b, int32_t);
-  SMALL(d_past, b, int32_t);
-  SMALL(d_cache_len, b, int32_t);
-  SMALL(d_dec_start, b, int64_t);
-  SMALL(d_dec_len, b, int32_t);
-  SMALL(d_gather, b, int32_t);
-  SMALL(d_sampled, b, int32_t);
-#undef SMALL
+  plan_buf(&a, &s->d_ids, (size_t)rows * sizeof(int32_t));
+  plan_buf(&a, &s->d_pos, (size_t)rows * sizeof(int32_t));
+  plan_buf(&a, &s->d_start, (size_t)b * sizeof(int64_t));
+  plan_buf(&a, &s->d_seqlen, (size_t)b * sizeof(int32_t));
+  plan_buf(&a, &s->d_past, (size_t)b * sizeof(int32_t));
+  plan_buf(&a, &s->d_cache_len, (size_t)b * sizeof(int32_t));
+  plan_buf(&a, &s->d_dec_start, (size_t)b * sizeof(int64_t));
+  plan_buf(&a, &s->d_dec_len, (size_t)b * sizeof(int32_t));
+  plan_buf(&a, &s->d_gather, (size_t)b * sizeof(int32_t));
+  plan_buf(&a, &s->d_sampled, (size_t)b * sizeof(int32_t));
 
   /* scratch */
-  const size_t dm = (size_t)s->d_model;
-  SF_TRY(alloc_zero(s, (size_t)rows * dm * esz, &s->x, err));
-  SF_TRY(alloc_zero(s, (size_t)rows * dm * esz, &s->h, err));
-  int64_t scratch = 2 * rows * (int64_t)dm * (int64_t)esz;
-  for (int i = 0; i < SF_NBUF; i++) {
-    if (!s->buf_width[i]) continue;
-    size_t bytes = (size_t)(rows * s->buf_width[i]) * esz;
-    SF_TRY(alloc_zero(s, bytes, &s->buf[i], err));
-    scratch += (int64_t)bytes;
-  }
-  SF_TRY(alloc_zero(s, (size_t)b * dm * esz, &s->last_h, err));
-  SF_TRY(alloc_zero(s, (size_t)b * (size_t)s->vocab * sizeof(float), &p, err));
-  s->logits = p;
-  s->scratch_bytes = scratch + before + b * (int64_t)dm * (int64_t)esz +
-                     b * (int64_t)s->vocab * (int64_t)sizeof(float);
+  plan_buf(&a, &s->x, (size_t)rows * dm * s->rsz);
+  plan_buf(&a, &s->h, (size_t)rows * dm * esz);
+  for (int i = 0; i < SF_NBUF; i++)
+    if (s->buf_width[i]) plan_buf(&a, &s->buf[i], (size_t)(rows * s->buf_width[i]) * esz);
+  plan_buf(&a, &s->last_h, (size_t)b * dm * s->rsz);
+  plan_buf(&a, &s->logits, (size_t)b * (size_t)s->vocab * sizeof(float));
+  s->scratch_bytes = (int64_t)(a.bytes - state_end);
+
+  void *arena;
+  SF_TRY(sf_session_alloc(s, a.bytes, &arena, err));
+  for (int i = 0; i < a.n; i++) *a.field[i] = (char *)arena + a.offset[i];
+  SF_TRY(s->ops->zero(s->ctx, arena, a.bytes, err));
 
   /* decode: sequence b is token b, one long */
   for (int32_t i = 0; i < s->batch; i++) {
@@ -164,6 +164,10 @@ sf_status sf_session_create(const sf_model *model, int32_t batch, int64_t max_le
   s->ops = model->ctx->ops;
   s->dt = s->ops->act_dtype;
   s->esz = sf_dtype_size(s->dt);
+  s->rdt = SF_F32;
+  s->rsz = sizeof(float);
+  s->x_f32 = s->dt != SF_F32;
+  s->graphs = 1;
   s->batch = batch;
   s->vocab = c->vocab_size;
   s->d_model = c->d_model;
@@ -199,6 +203,7 @@ sf_status sf_session_create(const sf_model *model, int32_t batch, int64_t max_le
 
 void sf_session_free(sf_session *s) {
   if (!s) return;
+  if (s->decode_graph) s->ops->graph_free(s->ctx, s->decode_graph);
   for (int i = s->n_allocs - 1; i >= 0; i--) s->ops->free(s->ctx, s->allocs[i]);
   free(s->len);
   free(s->h_ids);

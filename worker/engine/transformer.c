@@ -36,11 +36,7 @@ static qkv_layout layout_of(const sf_model_config *c) {
 
 static sf_status layer_norm(sf_session *s, int64_t rows, const sf_tensor *w, const sf_tensor *b,
                             void *out, const char *what, sf_error *err) {
-  const sf_model_config *c = &s->model->cfg;
-  sf_norm_params n = {.kind = SF_NORM_LAYER, .dtype = s->dt, .n_rows = rows, .d = c->d_model,
-                      .eps = c->norm_eps, .x = s->x, .x_row_stride = c->d_model,
-                      .weight = w->data, .bias = b ? b->data : NULL, .out = out,
-                      .out_row_stride = c->d_model};
+  sf_norm_params n = sf_engine_norm_of_x(s, SF_NORM_LAYER, s->x, rows, w, b, out);
   if (s->ops->norm(s->ctx, &n, err) != SF_OK) return sf_fail_context(err, "%s", what);
   return SF_OK;
 }

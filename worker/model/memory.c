@@ -5,7 +5,8 @@
  * Notation: B batch, S = context + gen (positions per sequence), c prefill
  * chunk tokens per sequence (chunk_tokens, capped at the context; the whole
  * context when chunk_tokens <= 0), T = B * c tokens per forward call, ds
- * dtype size, rs residual size (4 when residual_in_fp32, else ds), L layers,
+ * dtype size, rs = 4 the residual stream's size (the engine keeps it in f32
+ * on every backend), L layers,
  * d d_model, di d_inner, N d_state, G n_groups, H heads, P head dim.
  *
  * weights     exact: sum over the tensor layout (A, D, dt biases f32, the
@@ -28,13 +29,15 @@
  *               (all ds). Decode steps (T = B) need less than any prefill
  *               chunk, so this bounds them too.
  * workspace   logits of the last token per sequence B*vocab*4 plus its
- *             final-normed hidden B*d*ds, and per family:
+ *             last hidden row B*d*rs, and per family:
  *             Transformer: max(prefill log-sum-exp T*H*4, split-KV decode
  *               partials B*H*splits*(P + 1)*4), splits = min(128,
  *               ceil(S / 256)), the most the engine asks the decode op for;
  *             Mamba-2: SSD chunk states B*nc*H*P*N*4 and the per-chunk dt
  *               and cumulative dA, 2*B*H*nc*chunk_size*4, nc = ceil(c /
- *               chunk_size);
+ *               chunk_size); at most 1 GiB + 64 MiB for 16-bit dtypes (the
+ *               cuda backend's chunked SSD runs long inputs in windows of
+ *               chunks whose workspace stays under 1 GiB);
  *             Mamba-1: nothing more (the chunked scan carries its state in
  *               the cache's SSM state).
  * total       the sum. */
@@ -64,7 +67,7 @@ void sf_model_estimate_memory(const sf_model_config *cfg, sf_dtype dtype, int32_
   if (context < 0) context = 0;
   if (gen < 0) gen = 0;
   const int64_t B = batch, S = context + gen, L = cfg->n_layers, d = cfg->d_model;
-  const int64_t ds = (int64_t)sf_dtype_size(dtype), rs = cfg->residual_in_fp32 ? 4 : ds;
+  const int64_t ds = (int64_t)sf_dtype_size(dtype), rs = 4;
   const int64_t ctx1 = context > 0 ? context : 1;
   const int64_t c = chunk_tokens > 0 && chunk_tokens < ctx1 ? chunk_tokens : ctx1;
   const int64_t T = B * c;
@@ -72,7 +75,7 @@ void sf_model_estimate_memory(const sf_model_config *cfg, sf_dtype dtype, int32_
   out->weights = weights_bytes(cfg, dtype);
 
   int64_t act = T * (d * rs + d * ds + 8);
-  int64_t ws = B * ((int64_t)cfg->vocab_size * 4 + d * ds);
+  int64_t ws = B * ((int64_t)cfg->vocab_size * 4 + d * rs);
   switch (cfg->arch) {
     case SF_ARCH_TRANSFORMER: {
       const int64_t H = cfg->n_heads, KV = cfg->n_kv_heads, P = cfg->head_dim;
@@ -96,7 +99,10 @@ void sf_model_estimate_memory(const sf_model_config *cfg, sf_dtype dtype, int32_
       out->cache = L * B * (H * P * N * 4 + conv_dim * (cfg->d_conv - 1) * ds);
       act += T * ds * ((2 * di + 2 * GN + H) + conv_dim + di + di);
       const int64_t nc = ceil_div(c, cfg->chunk_size);
-      ws += B * nc * H * P * N * 4 + 2 * B * H * nc * cfg->chunk_size * 4;
+      int64_t ssd = B * nc * H * P * N * 4 + 2 * B * H * nc * cfg->chunk_size * 4;
+      const int64_t window_cap = ((int64_t)1 << 30) + ((int64_t)64 << 20);
+      if (dtype != SF_F32 && ssd > window_cap) ssd = window_cap;
+      ws += ssd;
       break;
     }
   }

@@ -107,6 +107,7 @@ static sf_status one_run(rn_run *x, int timed, sf_error *err) {
   if (must_stop(x, AT_START, 0, 0)) return SF_OK;
   SF_TRY(sf_session_reset(x->s, err));
   SF_TRY(x->ops->sync(&r->ctx, err));
+  const double e0 = sf_nvml_energy_j(r->nvml);
   const double t0 = sf_engine_now();
   for (int64_t c = 0; c < x->n_chunks; c++) {
     if (c > 0 && must_stop(x, AT_CHUNK, c, x->n_chunks)) return SF_OK;
@@ -134,12 +135,37 @@ static sf_status one_run(rn_run *x, int timed, sf_error *err) {
   }
   if (!timed) return SF_OK;
   sf_repeat_result rep = {.repeat = x->run, .prefill_s = prefill_s, .decode_s = decode_s,
-                          .total_s = prefill_s + decode_s, .energy_j = NAN};
+                          .total_s = prefill_s + decode_s,
+                          .energy_j = sf_nvml_energy_j(r->nvml) - e0};
   for (int32_t b = 0; b < x->B; b++) {
     rep.prompt_tokens += x->in->lens[b];
     if (x->gmax > 0) rep.generated_tokens += x->in->gen[b];
   }
   return rn_push_repeat(r, &rep, err);
+}
+
+/* The largest prefill chunk per sequence whose state, activations and op
+ * workspace (the memory model's estimate) fit in what the backend has free
+ * now (the weights are already in), keeping a reserve for what the estimate
+ * does not see (cuBLAS, the CUDA context, fragmentation): the whole prompt
+ * when it fits, else halved down to 256 tokens. When even that does not fit
+ * the session's allocation fails and the item is recorded as oom. */
+static sf_status chunk_for_memory(rn_run *x, int64_t max_prompt, int64_t *T, sf_error *err) {
+  const sf_model_config *c = &x->r->model.cfg;
+  int64_t free_b = 0, total_b = 0;
+  if (!x->ops->mem_info || x->ops->mem_info(&x->r->ctx, &free_b, &total_b, err) != SF_OK) return SF_OK;
+  const int64_t reserve = ((int64_t)512 << 20) + total_b / 50;
+  const int64_t budget = free_b - reserve;
+  const int64_t gen = x->gmax > 0 ? x->gmax : 0;
+  int64_t t = max_prompt;
+  for (;;) {
+    sf_memory_estimate e;
+    sf_model_estimate_memory(c, x->ops->act_dtype, x->B, max_prompt, gen, t, &e);
+    if (e.cache + e.activations + e.workspace <= budget || t <= 256) break;
+    t = (t / 2 + 255) / 256 * 256;
+  }
+  *T = t < max_prompt ? t : max_prompt;
+  return SF_OK;
 }
 
 static sf_status measure(rn_run *x, rn_memory *mem, sf_error *err) {
@@ -149,14 +175,18 @@ static sf_status measure(rn_run *x, rn_memory *mem, sf_error *err) {
     if (x->in->lens[b] > max_prompt) max_prompt = x->in->lens[b];
     if (item->kind == SF_ITEM_GENERATE && x->in->gen[b] > x->gmax) x->gmax = x->in->gen[b];
   }
-  const int64_t T = item->prefill_chunk > 0 && item->prefill_chunk < max_prompt ? item->prefill_chunk : max_prompt;
   /* The last generated token is never fed back. */
   const int64_t max_len = max_prompt + (x->gmax > 0 ? x->gmax - 1 : 0);
+  int64_t T = item->prefill_chunk > 0 && item->prefill_chunk < max_prompt ? item->prefill_chunk : max_prompt;
+  if (item->prefill_chunk <= 0) SF_TRY(chunk_for_memory(x, max_prompt, &T, err));
   x->tok = calloc((size_t)x->B, sizeof *x->tok);
   if (!x->tok) return sf_fail(err, SF_ERR_NOMEM, "runner: out of host memory");
   SF_TRY(plan_chunks(x, max_prompt, T, err));
   SF_TRY(sf_session_create(&x->r->model, x->B, max_len, T, &x->s, err));
+  sf_session_set_graphs(x->s, !x->r->cfg.no_graphs);
   mem->state_bytes = sf_session_state_bytes(x->s);
+  mem->chunk_tokens = T;
+  mem->n_chunks = x->n_chunks;
 
   x->warmup = 1;
   x->runs = item->warmup;
@@ -165,6 +195,7 @@ static sf_status measure(rn_run *x, rn_memory *mem, sf_error *err) {
   x->runs = item->repeats;
   for (x->run = 0; x->run < item->repeats && x->stop->status == SF_STATUS_OK; x->run++) SF_TRY(one_run(x, 1, err));
   mem->scratch_bytes = sf_session_scratch_bytes(x->s);
+  mem->graphs = sf_session_graphs_active(x->s);
   return SF_OK;
 }
 

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devices/backend.h"
+#include "devices/devices.h"
 #include "runner/runner_internal.h"
 
 double sf_runner_unix_now(void) {
@@ -43,6 +45,36 @@ void sf_runner_result_set(sf_item_result *res, sf_item_status status, const char
   va_end(ap);
 }
 
+/* The GPU's identity (for /devices) and NVML on it, by UUID. */
+static sf_status describe_gpu(sf_runner *r, sf_error *err) {
+  enum { MAX_GPUS = 64 };
+  sf_device_info *info = calloc(MAX_GPUS, sizeof *info);
+  if (!info) return sf_fail(err, SF_ERR_NOMEM, "runner: out of host memory");
+  int n = 0;
+  char why[256];
+  sf_status rc = sf_devices_query(info, MAX_GPUS, &n, why, sizeof why, err);
+  if (rc == SF_OK && r->cfg.device < n && r->cfg.device < MAX_GPUS) {
+    r->gpu = info[r->cfg.device];
+    r->nvml = sf_nvml_open(r->gpu.uuid, r->energy_note, (int)sizeof r->energy_note);
+  }
+  free(info);
+  return rc;
+}
+
+static sf_status init_backend(sf_runner *r, sf_error *err) {
+  const char *b = r->cfg.backend ? r->cfg.backend : "cpu";
+  if (sf_backend_init(b, r->cfg.device, r->cfg.num_threads, &r->ctx, err) != SF_OK)
+    return sf_fail_context(err, "rank %d", r->cfg.rank);
+  r->ctx_ok = 1;
+  r->cuda = !strcmp(r->ctx.ops->name, "cuda");
+  r->cfg.backend = r->ctx.ops->name; /* static: the caller's string need not outlive create */
+  if (!r->cuda) {
+    snprintf(r->energy_note, sizeof r->energy_note, "the cpu backend measures no energy");
+    return SF_OK;
+  }
+  return describe_gpu(r, err);
+}
+
 sf_status sf_runner_create(const sf_runner_config *cfg, sf_runner **out, sf_error *err) {
   *out = NULL;
   sf_runner *r = calloc(1, sizeof *r);
@@ -58,12 +90,11 @@ sf_status sf_runner_create(const sf_runner_config *cfg, sf_runner **out, sf_erro
   r->cfg.fail_key = r->fail_key;
   if (gethostname(r->host, sizeof r->host) != 0) snprintf(r->host, sizeof r->host, "unknown");
   r->host[sizeof r->host - 1] = '\0';
-  sf_status rc = sf_cpu_ctx_init(&r->ctx, cfg->num_threads, err);
+  sf_status rc = init_backend(r, err);
   if (rc != SF_OK) {
     sf_runner_free(r);
     return rc;
   }
-  r->ctx_ok = 1;
   *out = r;
   return SF_OK;
 }
@@ -79,7 +110,8 @@ void sf_runner_drop_model(sf_runner *r) {
 void sf_runner_free(sf_runner *r) {
   if (!r) return;
   sf_runner_drop_model(r);
-  if (r->ctx_ok) sf_cpu_ctx_destroy(&r->ctx);
+  sf_nvml_close(r->nvml);
+  if (r->ctx_ok) sf_backend_destroy(&r->ctx);
   free(r->repeats);
   free(r->steps);
   free(r->fail_key);
@@ -108,6 +140,16 @@ static void cpu_name(char *out, size_t size) {
 void sf_runner_describe(const sf_runner *r, sf_runner_device *out) {
   memset(out, 0, sizeof *out);
   out->backend = r->ctx.ops ? r->ctx.ops->name : "cpu";
+  snprintf(out->energy_note, sizeof out->energy_note, "%s", r->nvml ? "" : r->energy_note);
+  if (r->cuda) {
+    out->device = r->cfg.device;
+    snprintf(out->name, sizeof out->name, "%.95s", r->gpu.name);
+    snprintf(out->uuid, sizeof out->uuid, "%s", r->gpu.uuid);
+    out->memory_bytes = r->gpu.total_mem_bytes;
+    out->gpu = r->gpu;
+    sf_nvml_max_clocks(r->nvml, &out->max_sm_clock_mhz, &out->max_mem_clock_mhz);
+    return;
+  }
   out->device = -1;
   cpu_name(out->name, sizeof out->name);
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
@@ -151,6 +193,7 @@ static int same_model(const sf_runner *r, const sf_runner_model *m, uint64_t see
 static sf_status ensure_model(sf_runner *r, const sf_runner_model *m, uint64_t seed, sf_error *err) {
   if (same_model(r, m, seed)) return SF_OK;
   sf_runner_drop_model(r);
+  r->ctx.mem_peak = r->ctx.mem_live; /* the old model's memory is not this item's */
   sf_status rc;
   if (m->checkpoint) {
     rc = sf_model_load(m->checkpoint, &r->ctx, &r->model, err);
@@ -211,7 +254,10 @@ static void fill_memory(const sf_runner *r, const sf_work_item *item, const sf_r
   res->weights_bytes = weights_bytes(&r->model);
   if (c->arch == SF_ARCH_TRANSFORMER) res->kv_cache_bytes = mem->state_bytes;
   else res->state_bytes = mem->state_bytes;
-  res->peak_bytes = res->weights_bytes + mem->state_bytes + mem->scratch_bytes;
+  /* The backend's own count where it keeps one (cuda: every allocation,
+   * workspaces included), else what the engine holds. */
+  res->peak_bytes = r->ctx.mem_peak > 0 ? r->ctx.mem_peak
+                                        : res->weights_bytes + mem->state_bytes + mem->scratch_bytes;
   sf_memory_estimate e;
   sf_model_estimate_memory(c, r->ctx.ops->act_dtype, in->batch, max_prompt, gmax,
                            item->prefill_chunk > 0 ? item->prefill_chunk : 0, &e);
@@ -224,7 +270,7 @@ sf_status sf_runner_run(sf_runner *r, const sf_work_item *item, const sf_runner_
   memset(out, 0, sizeof *out);
   r->n_repeats = r->n_steps = 0;
   sf_item_result *res = &out->result;
-  sf_runner_result_init(res, item, r->cfg.rank, -1, r->host);
+  sf_runner_result_init(res, item, r->cfg.rank, r->cuda ? r->cfg.device : -1, r->host);
   const double t0 = sf_engine_now();
   const double deadline = item->timeout_s > 0 ? t0 + item->timeout_s : 0;
 
@@ -233,8 +279,10 @@ sf_status sf_runner_run(sf_runner *r, const sf_work_item *item, const sf_runner_
   } else if (item->gpus > 1) {
     sf_runner_result_set(res, SF_STATUS_SKIPPED, "needs %d GPUs: context-parallel items are not implemented yet",
                          (int)item->gpus);
-  } else if (item->kind == SF_ITEM_KERNELS) {
+  } else if (item->kind == SF_ITEM_KERNELS && !r->cuda) {
     sf_runner_result_set(res, SF_STATUS_SKIPPED, "kernel benchmarks need the cuda backend");
+  } else if (item->kind == SF_ITEM_KERNELS) {
+    sf_runner_result_set(res, SF_STATUS_SKIPPED, "kernels items run through `scanflash kernels` (not yet inside run)");
   } else if (item->kind != SF_ITEM_GENERATE && item->kind != SF_ITEM_PREFILL) {
     sf_runner_result_set(res, SF_STATUS_ERROR, "unknown item kind %d", (int)item->kind);
   } else if (!model || !model->cfg) {
@@ -251,6 +299,7 @@ sf_status sf_runner_run(sf_runner *r, const sf_work_item *item, const sf_runner_
     sf_error_clear(&e);
     rn_stop stop = {.status = SF_STATUS_OK};
     rn_memory mem = {0};
+    r->ctx.mem_peak = r->ctx.mem_live; /* the item's peak, from here */
     sf_status rc = ensure_model(r, model, item->seed, &e);
     if (rc != SF_OK) sf_fail_context(&e, "building model %s", item->model);
     else rc = rn_measure(r, item, in, deadline, &stop, &mem, &e);
@@ -265,6 +314,10 @@ sf_status sf_runner_run(sf_runner *r, const sf_work_item *item, const sf_runner_
     } else {
       fill_memory(r, item, in, &mem, res);
       rn_metrics(r, item, in, res);
+      if (r->nvml) sf_nvml_clocks(r->nvml, &res->sm_clock_mhz, &res->mem_clock_mhz);
+      snprintf(res->message, sizeof res->message, "prefill in %lld chunk(s) of %lld tokens%s",
+               (long long)mem.n_chunks, (long long)mem.chunk_tokens,
+               mem.graphs ? "; decode steps replay a CUDA graph" : "");
     }
     if (res->status != SF_STATUS_OK) r->n_repeats = r->n_steps = 0;
   }

@@ -43,6 +43,17 @@
  *                  and generation lengths, in the dtype the backend computes
  *                  in (f32 on cpu), so it compares with peak_bytes (the plan's
  *                  estimate, for the sweep's dtype, stays in the item's row).
+ *   energy_j       median over repeats of the GPU's energy counter (NVML)
+ *                  across the repeat; j_per_token = energy_j / (prompt +
+ *                  generated tokens of one repeat); sm/mem_clock_mhz: the
+ *                  clocks at the end of the last repeat (NVML)
+ * On the cuda backend peak_bytes is the device memory the rank held at the
+ * item's peak (weights, the session's arena, op and cuBLAS workspaces: every
+ * allocation counted by the backend) and decode steps replay a CUDA graph
+ * from the third step of a session on (the first two run eagerly: sizing,
+ * then capture). A prefill_chunk of 0 picks the largest chunk whose estimate
+ * fits in the free device memory (the prompt in one call when it fits); the
+ * message of an ok item says which chunk ran.
  * Metrics that do not apply are NaN (decode metrics of prefill items; energy
  * and J/token without NVML; every metric of an item that is not ok). Items
  * that are not ok keep no /repeats or /decode_steps rows.
@@ -60,6 +71,7 @@
 
 #include <stdint.h>
 
+#include "devices/devices.h"
 #include "model/model.h"
 #include "scanflash/error.h"
 #include "scanflash/records.h"
@@ -72,7 +84,10 @@ typedef int (*sf_runner_poll_fn)(void *user);
 
 typedef struct sf_runner_config {
   int rank;                 /* MPI rank, for the records */
+  const char *backend;      /* "cpu" (NULL too) or "cuda" */
+  int device;               /* cuda: the CUDA ordinal this rank uses */
   int num_threads;          /* cpu: OpenMP threads (0 = the runtime's default) */
+  int no_graphs;            /* decode steps without CUDA graphs (comparisons) */
   const char *fail_key;     /* testing aid: an item with this key fails with
                                "injected failure (SCANFLASH_FAIL_ITEM)"; NULL = none */
   sf_runner_poll_fn poll;   /* may be NULL */
@@ -109,11 +124,15 @@ typedef struct sf_runner_output {
 
 /* What this rank runs on, for the /devices row. */
 typedef struct sf_runner_device {
-  const char *backend;      /* "cpu" */
+  const char *backend;      /* "cpu" or "cuda" */
   int device;               /* CUDA ordinal; -1 for cpu */
-  char name[96];            /* the CPU model from /proc/cpuinfo, or "cpu" */
-  int64_t memory_bytes;     /* physical memory (cpu) */
+  char name[96];            /* the GPU's name, or the CPU model from /proc/cpuinfo, or "cpu" */
+  char uuid[64];            /* cuda: "GPU-..."; cpu: "" */
+  int64_t memory_bytes;     /* device memory (cuda) or physical memory (cpu) */
   int32_t num_threads;      /* cpu threads the ops use */
+  char energy_note[128];    /* "" when NVML measures energy, else why not */
+  sf_device_info gpu;       /* cuda: the GPU's properties (zeroed on cpu) */
+  int32_t max_sm_clock_mhz, max_mem_clock_mhz; /* cuda with NVML; else 0 */
 } sf_runner_device;
 
 sf_status sf_runner_create(const sf_runner_config *cfg, sf_runner **out, sf_error *err);

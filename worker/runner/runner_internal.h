@@ -4,6 +4,7 @@
 #ifndef SCANFLASH_RUNNER_INTERNAL_H
 #define SCANFLASH_RUNNER_INTERNAL_H
 
+#include "devices/nvml.h"
 #include "engine/engine.h"
 #include "ops/op_table.h"
 #include "runner/runner.h"
@@ -14,6 +15,10 @@ struct sf_runner {
   char host[SF_HOST_LEN];
   sf_op_ctx ctx;
   int ctx_ok;
+  int cuda;                   /* ctx is the cuda backend's */
+  sf_nvml *nvml;              /* energy and clocks; NULL without NVML */
+  char energy_note[128];      /* why energy is NaN */
+  sf_device_info gpu;         /* cuda: this rank's GPU */
 
   /* The model of the previous item, kept for the next one with the same
    * shape, weights source and seed (random init of a 2.8B model takes
@@ -37,9 +42,12 @@ typedef struct rn_stop {
   char message[SF_MSG_LEN];
 } rn_stop;
 
-/* What the engine holds for the item at its peak. */
+/* What the engine holds for the item at its peak, and how it ran. */
 typedef struct rn_memory {
   int64_t state_bytes, scratch_bytes;
+  int64_t chunk_tokens;       /* prefill chunk per sequence */
+  int64_t n_chunks;
+  int graphs;                 /* decode steps replayed a graph */
 } rn_memory;
 
 /* Warm-ups and timed repeats of item on r->model, appending to r->repeats and

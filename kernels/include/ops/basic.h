@@ -10,7 +10,8 @@ extern "C" {
 
 /* out[t, :] = table[ids[t], :]. An id outside [0, vocab) is an error. */
 typedef struct sf_embedding_params {
-  sf_dtype dtype;                 /* table and out */
+  sf_dtype dtype;                 /* table, and out unless out_f32 */
+  int out_f32;                    /* out is f32 (a residual stream kept in f32) */
   int64_t n_tokens, d;
   int32_t vocab;
   const int32_t *ids;
@@ -22,12 +23,14 @@ typedef struct sf_embedding_params {
  * LayerNorm: out = (x - mean) / sqrt(var + eps) * w + b (biased variance).
  * Gated RMSNorm (Mamba-2, norm_before_gate = false): g = x * silu(z), then
  * RMSNorm of g over groups of group_size channels (group_size = d / ngroups;
- * 0 means d), times w. Statistics in fp32. */
+ * 0 means d), times w. Statistics in fp32. x may be f32 while the rest is
+ * dtype (x_f32): the residual stream is kept in f32 over bf16 activations. */
 typedef enum sf_norm_kind { SF_NORM_RMS, SF_NORM_LAYER, SF_NORM_GATED_RMS } sf_norm_kind;
 
 typedef struct sf_norm_params {
   sf_norm_kind kind;
-  sf_dtype dtype;                 /* x, z, weight, bias, out */
+  sf_dtype dtype;                 /* z, weight, bias, out; x unless x_f32 */
+  int x_f32;                      /* x is f32 (not gated; out must not alias x then) */
   int64_t n_rows, d, group_size;
   float eps;
   const void *x; int64_t x_row_stride;

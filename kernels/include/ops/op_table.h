@@ -29,6 +29,19 @@ struct sf_ops {
   sf_status (*download)(sf_op_ctx *ctx, void *dst, const void *src, size_t bytes, sf_error *err);
   sf_status (*zero)(sf_op_ctx *ctx, void *dst, size_t bytes, sf_error *err);
   sf_status (*sync)(sf_op_ctx *ctx, sf_error *err);
+  /* Bytes the backend could still allocate, and its total memory (device
+   * memory on cuda; available and physical host memory on cpu). */
+  sf_status (*mem_info)(sf_op_ctx *ctx, int64_t *free_bytes, int64_t *total_bytes, sf_error *err);
+
+  /* Graphs (NULL where the backend has none, cpu): the ops issued between
+   * graph_begin and graph_end are captured, not run, into *graph (an
+   * instantiated graph); graph_launch replays it on the stream. Nothing may
+   * wait for the stream (download, sync) or grow the workspace while
+   * capturing: run the same ops once before capturing them. */
+  sf_status (*graph_begin)(sf_op_ctx *ctx, sf_error *err);
+  sf_status (*graph_end)(sf_op_ctx *ctx, void **graph, sf_error *err);
+  sf_status (*graph_launch)(sf_op_ctx *ctx, void *graph, sf_error *err);
+  void (*graph_free)(sf_op_ctx *ctx, void *graph);
 
   /* ops */
   SF_OP(embedding, sf_embedding_params);

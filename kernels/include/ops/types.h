@@ -45,6 +45,10 @@ typedef struct sf_op_ctx {
   void *workspace;        /* backend memory for op temporaries */
   size_t workspace_bytes;
   int num_threads;        /* cpu: OpenMP threads (0 = runtime default) */
+  /* Backend memory held through alloc and the op workspace, now and the most
+   * since the caller last set mem_peak = mem_live (the runner does per item).
+   * Counted by the cuda backend; 0 on cpu (its memory is the engine's sums). */
+  int64_t mem_live, mem_peak;
   void *impl;             /* backend-private state */
 } sf_op_ctx;
 
