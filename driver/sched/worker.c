@@ -32,7 +32,7 @@ static int send_report(sf_rank *rk, sf_wire_kind kind, const sf_runner_output *o
   sf_status rc;
   if (out)
     rc = sf_wire_pack(kind, rk->rank, sf_sched_signalled() != 0, &out->result, out->repeats, out->n_repeats,
-                      out->steps, out->n_steps, NULL, 0, text, &buf, &size, &err);
+                      out->steps, out->n_steps, out->kernels, out->n_kernels, text, &buf, &size, &err);
   else
     rc = sf_wire_pack(kind, rk->rank, sf_sched_signalled() != 0, NULL, NULL, 0, NULL, 0, NULL, 0, text, &buf, &size,
                       &err);

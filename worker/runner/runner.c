@@ -111,6 +111,10 @@ void sf_runner_free(sf_runner *r) {
   if (!r) return;
   sf_runner_drop_model(r);
   sf_nvml_close(r->nvml);
+  if (r->kbench) {
+    sf_kbench_ctx_destroy(r->kbench);
+    free(r->kbench);
+  }
   if (r->ctx_ok) sf_backend_destroy(&r->ctx);
   free(r->repeats);
   free(r->steps);
@@ -264,6 +268,42 @@ static void fill_memory(const sf_runner *r, const sf_work_item *item, const sf_r
   res->est_bytes = e.total;
 }
 
+/* A kernels item: the harness times the op on the item's shape and checks
+ * it against the cpu reference; its status maps onto the item's. */
+static sf_status run_kernels(sf_runner *r, const sf_work_item *item, const sf_model_config *cfg,
+                             sf_runner_output *out, sf_error *err) {
+  sf_item_result *res = &out->result;
+  sf_error e;
+  sf_error_clear(&e);
+  if (!r->kbench) {
+    r->kbench = calloc(1, sizeof *r->kbench);
+    if (!r->kbench) return sf_fail(err, SF_ERR_NOMEM, "runner: out of host memory");
+    if (sf_kbench_ctx_init(r->kbench, r->cfg.device, &e) != SF_OK) {
+      free(r->kbench);
+      r->kbench = NULL;
+      sf_runner_result_set(res, SF_STATUS_ERROR, "kernel harness: %s", e.msg);
+      return SF_OK;
+    }
+  }
+  int n = 0;
+  sf_kbench_info info;
+  memset(&info, 0, sizeof info);
+  sf_status rc = sf_kbench_run_item_cfg(r->kbench, item, cfg, &r->kernel_row, 1, &n, &info, &e);
+  if (n > 0) {
+    out->kernels = &r->kernel_row;
+    out->n_kernels = n;
+    res->ref_max_rel_err = r->kernel_row.max_rel_err;
+  }
+  if (rc == SF_ERR_NOMEM) sf_runner_result_set(res, SF_STATUS_OOM, "%s", e.msg);
+  else if (rc == SF_ERR_UNSUPPORTED) sf_runner_result_set(res, SF_STATUS_SKIPPED, "%s", e.msg);
+  else if (rc != SF_OK) sf_runner_result_set(res, SF_STATUS_ERROR, "%s", e.msg);
+  else if (info.status != SF_STATUS_OK) sf_runner_result_set(res, info.status, "%s", info.message);
+  else
+    snprintf(res->message, sizeof res->message, "%.1f%% of the %s roofline; %lld wrong vs the cpu reference",
+             info.pct_roof, info.bound ? info.bound : "?", (long long)r->kernel_row.n_wrong);
+  return SF_OK;
+}
+
 sf_status sf_runner_run(sf_runner *r, const sf_work_item *item, const sf_runner_model *model,
                         const sf_runner_batch *in, sf_runner_output *out, sf_error *err) {
   if (!r || !item || !out) return sf_fail(err, SF_ERR_ARG, "runner: item and output are required");
@@ -282,7 +322,8 @@ sf_status sf_runner_run(sf_runner *r, const sf_work_item *item, const sf_runner_
   } else if (item->kind == SF_ITEM_KERNELS && !r->cuda) {
     sf_runner_result_set(res, SF_STATUS_SKIPPED, "kernel benchmarks need the cuda backend");
   } else if (item->kind == SF_ITEM_KERNELS) {
-    sf_runner_result_set(res, SF_STATUS_SKIPPED, "kernels items run through `scanflash kernels` (not yet inside run)");
+    if (!model || !model->cfg) return sf_fail(err, SF_ERR_ARG, "runner: item %s has no model", item->key);
+    SF_TRY(run_kernels(r, item, model->cfg, out, err));
   } else if (item->kind != SF_ITEM_GENERATE && item->kind != SF_ITEM_PREFILL) {
     sf_runner_result_set(res, SF_STATUS_ERROR, "unknown item kind %d", (int)item->kind);
   } else if (!model || !model->cfg) {

@@ -120,6 +120,8 @@ typedef struct sf_runner_output {
   int64_t n_repeats;
   const sf_step_result *steps;
   int64_t n_steps;
+  const sf_kernel_result *kernels;  /* kernels items: the /kernels row */
+  int64_t n_kernels;
 } sf_runner_output;
 
 /* What this rank runs on, for the /devices row. */
@@ -139,9 +141,11 @@ sf_status sf_runner_create(const sf_runner_config *cfg, sf_runner **out, sf_erro
 void sf_runner_free(sf_runner *r);
 void sf_runner_describe(const sf_runner *r, sf_runner_device *out);
 
-/* Runs item (kinds generate and prefill; kernels items are skipped on the
- * cpu backend, items needing gpus > 1 are skipped: context parallelism is
- * not implemented). in may be NULL for kernels items. */
+/* Runs item: generate and prefill items on the engine; kernels items
+ * through the kernel benchmark harness (cuda backend; skipped on cpu), one
+ * /kernels row with the check against the cpu reference (ref_max_rel_err);
+ * items needing gpus > 1 are skipped (context parallelism is not wired into
+ * the runner). in may be NULL for kernels items. */
 sf_status sf_runner_run(sf_runner *r, const sf_work_item *item, const sf_runner_model *model,
                         const sf_runner_batch *in, sf_runner_output *out, sf_error *err);
 

@@ -6,6 +6,7 @@
 
 #include "devices/nvml.h"
 #include "engine/engine.h"
+#include "kbench/kbench.h"
 #include "ops/op_table.h"
 #include "runner/runner.h"
 
@@ -19,6 +20,8 @@ struct sf_runner {
   sf_nvml *nvml;              /* energy and clocks; NULL without NVML */
   char energy_note[128];      /* why energy is NaN */
   sf_device_info gpu;         /* cuda: this rank's GPU */
+  sf_kbench_ctx *kbench;      /* kernels items: made by the first one */
+  sf_kernel_result kernel_row;
 
   /* The model of the previous item, kept for the next one with the same
    * shape, weights source and seed (random init of a 2.8B model takes
