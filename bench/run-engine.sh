@@ -28,6 +28,10 @@ done
 build=$here/build-engine-dev
 jobs=$(nproc 2>/dev/null || echo 8)
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+if [ -n "${DEVICE_DATA:-}" ]; then  # the lent machine keeps the data apart from the tree
+  export SCANFLASH_DATA=$DEVICE_DATA/humanevalplus/HumanEvalPlus.jsonl.gz
+  export SCANFLASH_TOKENIZER=$DEVICE_DATA/tokenizer/20B_tokenizer.json
+fi
 
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -54,11 +58,10 @@ fi
 if [ $skip_main = 0 ]; then
   echo "== main job (sweeps/quick.yaml)"
   rm -rf "$here/results"
-  start=$(date +%s.%N)
+  start=$SECONDS
   (cd "$here" && tools/run-main-job.sh "$build") >"$OUT/main-job.log" 2>&1
   rc=$?
-  end=$(date +%s.%N)
-  echo "main job: exit $rc, $(echo "$end - $start" | bc) s wall" | tee -a "$OUT/main-job.log"
+  echo "main job: exit $rc, $((SECONDS - start)) s wall" | tee -a "$OUT/main-job.log"
   tail -25 "$OUT/main-job.log"
   cp "$here/results/report-quick/report.md" "$OUT/quick-report.md" 2>/dev/null
 fi

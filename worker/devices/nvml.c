@@ -1,11 +1,18 @@
 /* NVML through dlopen: the few entry points scanflash needs, declared here
- * with NVML's documented C signatures (nvml.h is not needed to build). */
+ * with NVML's documented C signatures (nvml.h is not needed to build).
+ * Energy comes from the GPU's total-energy counter; where that is not
+ * supported (some virtual machines), from the power reading integrated by a
+ * sampling thread (every 5 ms, trapezoids), which the note says. */
 #include "devices/nvml.h"
 
 #include <dlfcn.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
+
+enum { SAMPLE_NS = 5000000 };
 
 typedef int nvml_ret;                 /* nvmlReturn_t: 0 = NVML_SUCCESS */
 typedef void *nvml_device;            /* nvmlDevice_t */
@@ -18,7 +25,44 @@ struct sf_nvml {
   nvml_ret (*energy)(nvml_device, unsigned long long *);
   nvml_ret (*clock)(nvml_device, int, unsigned int *);
   nvml_ret (*max_clock)(nvml_device, int, unsigned int *);
+  nvml_ret (*power)(nvml_device, unsigned int *); /* mW */
+  /* the sampler, when the energy counter is unsupported */
+  pthread_t thread;
+  int sampling;
+  pthread_mutex_t lock;
+  int stop;
+  double joules;            /* integrated since open */
 };
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void *sample_power(void *arg) {
+  sf_nvml *n = arg;
+  double t_prev = now_s(), w_prev = NAN;
+  for (;;) {
+    pthread_mutex_lock(&n->lock);
+    const int stop = n->stop;
+    pthread_mutex_unlock(&n->lock);
+    if (stop) break;
+    unsigned int mw = 0;
+    const double t = now_s();
+    if (n->power(n->dev, &mw) == 0) {
+      const double w = 1e-3 * (double)mw;
+      pthread_mutex_lock(&n->lock);
+      if (!isnan(w_prev)) n->joules += 0.5 * (w + w_prev) * (t - t_prev);
+      pthread_mutex_unlock(&n->lock);
+      w_prev = w;
+      t_prev = t;
+    }
+    struct timespec ts = {0, SAMPLE_NS};
+    nanosleep(&ts, NULL);
+  }
+  return NULL;
+}
 
 static void say(char *why, int len, const char *msg, const char *detail) {
   if (why && len > 0) snprintf(why, (size_t)len, "%s%s%s", msg, detail ? ": " : "", detail ? detail : "");
@@ -58,19 +102,48 @@ sf_nvml *sf_nvml_open(const char *uuid, char *why, int why_len) {
     free(n);
     return NULL;
   }
+  n->power = (nvml_ret(*)(nvml_device, unsigned int *))dlsym(lib, "nvmlDeviceGetPowerUsage");
+  unsigned long long mj = 0;
+  unsigned int mw = 0;
+  if (n->energy && n->energy(n->dev, &mj) == 0) return n;
+  n->energy = NULL;
+  if (n->power && n->power(n->dev, &mw) == 0) {
+    pthread_mutex_init(&n->lock, NULL);
+    if (pthread_create(&n->thread, NULL, sample_power, n) == 0) {
+      n->sampling = 1;
+      say(why, why_len, "energy integrated from NVML power readings every 5 ms (no energy counter)", NULL);
+      return n;
+    }
+    pthread_mutex_destroy(&n->lock);
+  }
+  say(why, why_len, "NVML reads neither the energy counter nor the power of this GPU", NULL);
   return n;
 }
 
 void sf_nvml_close(sf_nvml *n) {
   if (!n) return;
+  if (n->sampling) {
+    pthread_mutex_lock(&n->lock);
+    n->stop = 1;
+    pthread_mutex_unlock(&n->lock);
+    pthread_join(n->thread, NULL);
+    pthread_mutex_destroy(&n->lock);
+  }
   n->shutdown();
   dlclose(n->lib);
   free(n);
 }
 
 double sf_nvml_energy_j(sf_nvml *n) {
+  if (!n) return NAN;
+  if (n->sampling) {
+    pthread_mutex_lock(&n->lock);
+    const double j = n->joules;
+    pthread_mutex_unlock(&n->lock);
+    return j;
+  }
   unsigned long long mj = 0;
-  if (!n || !n->energy || n->energy(n->dev, &mj) != 0) return NAN;
+  if (!n->energy || n->energy(n->dev, &mj) != 0) return NAN;
   return (double)mj * 1e-3;
 }
 

@@ -12,14 +12,17 @@ typedef struct sf_nvml sf_nvml;
 /* Opens NVML for the GPU with this UUID ("GPU-xxxxxxxx-..." as
  * sf_devices_query writes it; CUDA ordinals and NVML indices differ under
  * CUDA_VISIBLE_DEVICES). NULL when NVML or the GPU is unavailable; why (may
- * be NULL) then says why. */
+ * be NULL) then says why, or, on success, how energy is measured ("" for
+ * the hardware energy counter; a power-sampling thread where the counter is
+ * unsupported). */
 sf_nvml *sf_nvml_open(const char *uuid, char *why, int why_len);
 void sf_nvml_close(sf_nvml *n);
 
-/* Energy the GPU has used since the driver loaded, in joules (millijoule
- * counter); NaN when unavailable. Differences over an interval give its
- * energy; the counter is refreshed by the driver every few tens of ms, so
- * intervals much shorter than that read as noise. */
+/* A running energy total of the GPU in joules (the millijoule counter since
+ * the driver loaded, or the sampled power integrated since open); NaN when
+ * unavailable. Differences over an interval give its energy; both sources
+ * refresh every few ms to tens of ms, so much shorter intervals read as
+ * noise. */
 double sf_nvml_energy_j(sf_nvml *n);
 
 /* Current (and maximum) SM and memory clocks in MHz (0 when unavailable). */

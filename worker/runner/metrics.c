@@ -61,6 +61,14 @@ void rn_metrics(const sf_runner *r, const sf_work_item *item, const sf_runner_ba
   if (item->kind == SF_ITEM_GENERATE)
     for (int32_t b = 0; b < in->batch; b++) decode_tokens += in->gen[b] - 1;
 
+  double *energy = malloc((size_t)(n > 0 ? n : 1) * sizeof *energy);
+  if (energy) {
+    for (int64_t i = 0; i < n; i++) energy[i] = r->repeats[i].energy_j;
+    res->energy_j = sf_stat_median(energy, n); /* NaN propagates: no NVML, no energy */
+    const double tokens = (double)(res->prompt_tokens + res->generated_tokens);
+    res->j_per_token = tokens > 0 && isfinite(res->energy_j) ? res->energy_j / tokens : NAN;
+    free(energy);
+  }
   res->ttft_s = sf_stat_median(pre, n);
   res->prefill_tok_s = rate((double)res->prompt_tokens, res->ttft_s);
   res->prefill_cv = sf_stat_cv(pre, n);

@@ -144,7 +144,7 @@ static void cpu_name(char *out, size_t size) {
 void sf_runner_describe(const sf_runner *r, sf_runner_device *out) {
   memset(out, 0, sizeof *out);
   out->backend = r->ctx.ops ? r->ctx.ops->name : "cpu";
-  snprintf(out->energy_note, sizeof out->energy_note, "%s", r->nvml ? "" : r->energy_note);
+  snprintf(out->energy_note, sizeof out->energy_note, "%s", r->energy_note);
   if (r->cuda) {
     out->device = r->cfg.device;
     snprintf(out->name, sizeof out->name, "%.95s", r->gpu.name);
@@ -356,9 +356,10 @@ sf_status sf_runner_run(sf_runner *r, const sf_work_item *item, const sf_runner_
       fill_memory(r, item, in, &mem, res);
       rn_metrics(r, item, in, res);
       if (r->nvml) sf_nvml_clocks(r->nvml, &res->sm_clock_mhz, &res->mem_clock_mhz);
-      snprintf(res->message, sizeof res->message, "prefill in %lld chunk(s) of %lld tokens%s",
+      snprintf(res->message, sizeof res->message, "prefill in %lld chunk(s) of %lld tokens%s%s%.120s",
                (long long)mem.n_chunks, (long long)mem.chunk_tokens,
-               mem.graphs ? "; decode steps replay a CUDA graph" : "");
+               mem.graphs ? "; decode steps replay a CUDA graph" : "", r->energy_note[0] ? "; " : "",
+               r->energy_note);
     }
     if (res->status != SF_STATUS_OK) r->n_repeats = r->n_steps = 0;
   }
