@@ -1,6 +1,10 @@
 /* Mamba-1 selective scan. Two kernels:
  *
- * 1. The chunked parallel scan (bf16/f16, d_state <= 16), the op's path. A
+ * 0. v4, the op's path for bf16/f16 with 16-byte aligned rows, d_state 16
+ *    and dim a multiple of 32 (see "chunked scan, v4" below); v5 (lanes that
+ *    walk the whole sequence) is kept as a tuning variant, measured slower.
+ * 1. The chunked parallel scan v3 (bf16/f16, d_state <= 16), the op's path for the
+ *    other layouts. A
  *    block of 128 threads takes (sequence, 16 consecutive channels); the
  *    sequence goes by in chunks of 128 tokens. Each thread owns one channel
  *    and 16 consecutive tokens of the chunk (8 threads = 8 segments a
@@ -478,6 +482,586 @@ __global__ void __launch_bounds__(SC_TH, 2) selective_scan_chunked_kernel(ScanAr
 }
 
 bool sc_al16(const void *p) { return ((uintptr_t)p & 15) == 0; }
+/* The v4 kernel (the op's path for bf16/f16 with 16-byte aligned rows,
+ * d_state 16 and dim a multiple of 32). A block of 16 warps takes
+ * (sequence, 32 channels): 4 channel groups of 8 x 4 time slots. Warp
+ * (slot w, group g) processes the 64-token chunks j = w, w + 4, ... of its
+ * 8 channels; lane (c = lane / 4, s = lane % 4) owns channel c and the 16
+ * tokens 16 s .. 16 s + 15 of the chunk. The 4 time slots of a group form a
+ * ring: slot w hands the state at the end of its chunk to slot w + 1 through
+ * a shared-memory mailbox, state by state (an mbarrier per pair of states),
+ * so no block-wide barrier ever runs in the main loop and the 4 warps of a
+ * group (one per SM sub-partition) drift apart instead of marching in step.
+ * Inputs: each warp copies its own raw u, delta, z rows (16 bytes: 8
+ * channels) with cp.async one chunk ahead and transposes them with
+ * ldmatrix.trans (rows swizzled against bank conflicts); the 4 warps of a
+ * time slot share the chunk's B and C rows (raw by cp.async, converted once
+ * to fp32 state-major; two named barriers per chunk among those 4 warps).
+ * Per state n the lane computes a_t = 2^(dt_t A_n log2 e) and b_t = dt_t u_t
+ * B_t[n] for its 16 tokens and their aggregate, 2 width-4 shuffle rounds
+ * scan the 4 segments, the carried state enters, and a second pass gives
+ * h_t and y_t += C_t[n] h_t; the second pass of state n is fused with the
+ * first pass of state n + 1 (a, b rewritten in place). POLY (a 16-bit mask
+ * over the 16 tokens): those tokens' exponentials run on the FMA pipe
+ * (exp2 by a degree-5 polynomial on [-0.5, 0.5] and an exponent add, relative
+ * error 2.4e-7, like ex2.approx) instead of the special-function unit. D u
+ * and the z gate are fused; y goes back through the z tile (token-major)
+ * and leaves with 16-byte stores. */
+namespace v4 {
+
+constexpr int W = 4, G = 4, NWARP = W * G, NTH = NWARP * 32, CH = 8 * G, KT = 16, TCH = 4 * KT, NPAIR = 8;
+
+struct Smem {
+  uint4 tile[NWARP][2][3][TCH]; /* u, delta, z(then out) rows: 8 channels = 16 bytes a token, swizzled */
+  uint4 bcraw[W][2][4][TCH];    /* [B states 0-7, 8-15, C 0-7, 8-15][token]: 16 bytes each */
+  float bcf[W][2][16][80];      /* fp32 [B, C][state][4 segments x (16 tokens + 4 pad)] */
+  float A2[CH][16];             /* A log2(e) */
+  float H0[CH][16];             /* the initial state */
+  float mbox[G][W][16][8];      /* mailbox (g, w): the state entering slot w's chunk, written by slot w - 1 */
+  unsigned long long mbar[G][W][NPAIR];
+};
+
+__device__ __forceinline__ int swz(int t) { return t ^ (((t >> 4) & 3) << 1); }
+
+__device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
+
+__device__ __forceinline__ void cp16(void *dst, const void *src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(valid ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+__device__ __forceinline__ void cp_wait1() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+
+__device__ __forceinline__ void ldsm4t(uint32_t (&r)[4], const void *p) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(smem_u32(p)));
+}
+
+__device__ __forceinline__ void bar_named(int id, int n) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory");
+}
+
+__device__ __forceinline__ void mbar_init(unsigned long long *m, int count) {
+  asm volatile("mbarrier.init.shared.b64 [%0], %1;\n" ::"r"(smem_u32(m)), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(unsigned long long *m) {
+  asm volatile("{\n .reg .b64 st;\n mbarrier.arrive.shared.b64 st, [%0];\n}\n" ::"r"(smem_u32(m)) : "memory");
+}
+__device__ __forceinline__ void mbar_wait(unsigned long long *m, int parity) {
+  asm volatile(
+      "{\n .reg .pred p;\n WAIT_%=:\n mbarrier.test_wait.parity.shared.b64 p, [%0], %1;\n @!p bra WAIT_%=;\n}\n" ::"r"(
+          smem_u32(m)),
+      "r"(parity)
+      : "memory");
+}
+
+/* 2^x on the FMA pipe: x = j + f (j = rint x, |f| <= 1/2), 2^f by a degree-5
+ * polynomial (relative error 2.4e-7 in fp32), 2^j added to the exponent. x
+ * is clamped to [-125, 125] (2^-125 stands for 0). */
+__device__ __forceinline__ float poly_ex2(float x) {
+  x = fminf(fmaxf(x, -125.0f), 125.0f);
+  const float t = x + 12582912.0f; /* 1.5 * 2^23: the low mantissa bits hold rint(x) */
+  const float j = t - 12582912.0f;
+  const float f = x - j;
+  float p = 0x1.5c08e4p-10f;
+  p = fmaf(p, f, 0x1.3d0c52p-7f);
+  p = fmaf(p, f, 0x1.c6b6e4p-5f);
+  p = fmaf(p, f, 0x1.ebf918p-3f);
+  p = fmaf(p, f, 0x1.62e428p-1f);
+  p = fmaf(p, f, 0x1.000002p+0f);
+  return __int_as_float(__float_as_int(p) + (__float_as_int(t) << 23));
+}
+
+template <int POLY> __device__ __forceinline__ float ex2_at(int i, float x) {
+  return ((POLY >> i) & 1) ? poly_ex2(x) : sc_ex2(x);
+}
+
+template <typename T> __device__ __forceinline__ float2 unpack2(uint32_t w);
+template <> __device__ __forceinline__ float2 unpack2<__nv_bfloat16>(uint32_t w) {
+  return make_float2(__uint_as_float(w << 16), __uint_as_float(w & 0xffff0000u));
+}
+template <> __device__ __forceinline__ float2 unpack2<__half>(uint32_t w) {
+  __half2 h;
+  memcpy(&h, &w, 4);
+  return __half22float2(h);
+}
+
+template <typename T, int POLY>
+__global__ void __launch_bounds__(NTH, 1) scan_kernel(ScanArgs a) {
+  extern __shared__ __align__(16) unsigned char smraw[];
+  Smem &sm = *reinterpret_cast<Smem *>(smraw);
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int w = warp >> 2, g = warp & 3, c = lane >> 2, s = lane & 3;
+  const int b = blockIdx.y;
+  const int64_t cb = (int64_t)blockIdx.x * CH, cg = cb + 8 * g, ch = cg + c;
+  const int64_t L = a.len[b], s0 = a.start[b];
+  const int nch = (int)((L + TCH - 1) / TCH);
+  float *const gstate = a.state + (int64_t)b * a.sbs;
+  for (int i = tid; i < CH * 16; i += NTH) {
+    const int cc = i >> 4, n = i & 15;
+    sm.A2[cc][n] = a.A[(cb + cc) * 16 + n] * SC_LOG2E;
+    const float h0 = a.has_init ? gstate[(cb + cc) * 16 + n] : 0.0f;
+    sm.H0[cc][n] = h0;
+    sm.mbox[cc >> 3][0][n][cc & 7] = h0; /* what slot 0 takes into chunk 0 */
+  }
+  if (tid < G * W * NPAIR) mbar_init(&sm.mbar[0][0][0] + tid, 8);
+  __syncthreads();
+  if (nch == 0) { /* empty sequence: the final state is the initial one */
+    if (w == 0)
+      for (int i = lane; i < 8 * 16; i += 32) gstate[(cg + (i >> 4)) * 16 + (i & 15)] = sm.H0[8 * g + (i >> 4)][i & 15];
+    return;
+  }
+  const float bias = a.delta_bias ? a.delta_bias[ch] : 0.0f;
+  const float Dc = a.D ? a.D[ch] : 0.0f;
+  const T *u = static_cast<const T *>(a.u), *dl = static_cast<const T *>(a.delta), *zp = static_cast<const T *>(a.z);
+  const T *Bp = static_cast<const T *>(a.B), *Cp = static_cast<const T *>(a.C);
+  T *op = static_cast<T *>(a.out);
+  const float *A2row = sm.A2[8 * g + c];
+  const float *mb_in = &sm.mbox[g][w][0][c];
+  float *mb_out = &sm.mbox[g][(w + 1) & 3][0][c];
+  unsigned long long *bar_in = sm.mbar[g][w], *bar_out = sm.mbar[g][(w + 1) & 3];
+
+  auto issue = [&](int j, int st) {
+    const int64_t t0 = (int64_t)j * TCH;
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      const int t = lane + 32 * r, ps = swz(t);
+      const bool ok = t0 + t < L;
+      const int64_t row = s0 + t0 + (ok ? t : 0);
+      cp16(&sm.tile[warp][st][0][ps], u + row * a.uts + cg, ok);
+      cp16(&sm.tile[warp][st][1][ps], dl + row * a.dts + cg, ok);
+      if (zp) cp16(&sm.tile[warp][st][2][ps], zp + row * a.zts + cg, ok);
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      const int p = g * 32 + lane + 128 * r, t = p >> 2, part = p & 3;
+      const bool ok = t0 + t < L;
+      const int64_t row = s0 + t0 + (ok ? t : 0);
+      const T *src = part < 2 ? Bp + row * a.Bts + 8 * part : Cp + row * a.Cts + 8 * (part - 2);
+      cp16(&sm.bcraw[w][st][part][t], src, ok);
+    }
+    cp_commit();
+  };
+
+  if (w < nch) issue(w, 0);
+  int k = 0;
+#pragma unroll 1
+  for (int j = w; j < nch; j += W, k++) {
+    const int st = k & 1;
+    __syncwarp();
+    if (j + W < nch) issue(j + W, st ^ 1);
+    else cp_commit();
+    cp_wait1();
+    bar_named(1 + w, 128);
+    /* B, C of the chunk to fp32, state-major: 2 pieces (8 states of a token) a thread */
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      const int p = g * 32 + lane + 128 * r, t = p & 63, part = p >> 6;
+      const uint4 v = sm.bcraw[w][st][part][t];
+      const uint32_t vw[4] = {v.x, v.y, v.z, v.w};
+      float *dst = &sm.bcf[w][part >> 1][8 * (part & 1)][(t >> 4) * 20 + (t & 15)];
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const float2 f = unpack2<T>(vw[e]);
+        dst[(2 * e) * 80] = f.x;
+        dst[(2 * e + 1) * 80] = f.y;
+      }
+    }
+    bar_named(1 + w, 128);
+
+    /* ---- this lane's 16 tokens */
+    const int64_t t0 = (int64_t)j * TCH;
+    const int64_t nv = L - t0 - KT * s; /* valid tokens of the segment */
+    uint32_t ur[8], dr[8];
+    {
+      const int mi = lane >> 3, r = lane & 7;
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        const int tt = swz(16 * (r >> 1) + 8 * h + 2 * mi + (r & 1));
+        uint32_t x4[4];
+        ldsm4t(x4, &sm.tile[warp][st][0][tt]);
+        ur[4 * h] = x4[0], ur[4 * h + 1] = x4[1], ur[4 * h + 2] = x4[2], ur[4 * h + 3] = x4[3];
+        ldsm4t(x4, &sm.tile[warp][st][1][tt]);
+        dr[4 * h] = x4[0], dr[4 * h + 1] = x4[1], dr[4 * h + 2] = x4[2], dr[4 * h + 3] = x4[3];
+      }
+    }
+    float dt[KT], du[KT], y[KT];
+    float dtsum = 0.0f;
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+      const float2 uf = unpack2<T>(ur[e]), df = unpack2<T>(dr[e]);
+      float v0 = df.x + bias, v1 = df.y + bias;
+      if (a.softplus) {
+        v0 = sc_softplus(v0);
+        v1 = sc_softplus(v1);
+      }
+      if (nv < KT) {
+        if (2 * e >= nv) v0 = 0.0f;
+        if (2 * e + 1 >= nv) v1 = 0.0f;
+      }
+      dt[2 * e] = v0, dt[2 * e + 1] = v1;
+      du[2 * e] = v0 * uf.x, du[2 * e + 1] = v1 * uf.y;
+      y[2 * e] = Dc * uf.x, y[2 * e + 1] = Dc * uf.y;
+      dtsum += v0 + v1;
+    }
+    const float *brow0 = &sm.bcf[w][0][0][s * 20], *crow0 = &sm.bcf[w][1][0][s * 20];
+    auto brow = [&](int n) { return brow0 + n * 80; };
+    auto crow = [&](int n) { return crow0 + n * 80; };
+
+    float av[KT], bv[KT];
+    float Pin, qin, Pex, qex;
+    /* pass 1 of state n: a, b, the segment's (P, q), then the scan over the 4 segments */
+    auto scan4 = [&](float P, float q) {
+      /* (lanes below the distance take the identity (1, 0)) */
+      float Pp = __shfl_up_sync(0xffffffffu, P, 1, 4), qp = __shfl_up_sync(0xffffffffu, q, 1, 4);
+      q = fmaf(P, s >= 1 ? qp : 0.0f, q);
+      P *= s >= 1 ? Pp : 1.0f;
+      Pp = __shfl_up_sync(0xffffffffu, P, 2, 4), qp = __shfl_up_sync(0xffffffffu, q, 2, 4);
+      q = fmaf(P, s >= 2 ? qp : 0.0f, q);
+      P *= s >= 2 ? Pp : 1.0f;
+      Pin = P, qin = q;
+      Pex = __shfl_up_sync(0xffffffffu, P, 1, 4), qex = __shfl_up_sync(0xffffffffu, q, 1, 4);
+      Pex = s ? Pex : 1.0f, qex = s ? qex : 0.0f;
+    };
+    {
+      const float A2 = A2row[0];
+      const float4 *bp = reinterpret_cast<const float4 *>(brow(0));
+      float q = 0.0f;
+#pragma unroll
+      for (int v = 0; v < 4; v++) {
+        const float4 bb = bp[v];
+        const float be[4] = {bb.x, bb.y, bb.z, bb.w};
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const int i = 4 * v + e;
+          av[i] = ex2_at<POLY>(i, dt[i] * A2);
+          bv[i] = du[i] * be[e];
+          q = fmaf(av[i], q, bv[i]);
+        }
+      }
+      scan4(sc_ex2(A2 * dtsum), q);
+    }
+    const bool first = j == 0, last = j == nch - 1;
+    const int par = (w == 0 ? k - 1 : k) & 1;
+    auto enter = [&](int n) { /* the carried state of state n: h at the segment's start; publish the chunk's end */
+      if (!first && !(n & 1)) mbar_wait(bar_in + (n >> 1), par);
+      const float hin = mb_in[n * 8];
+      if (s == 3) {
+        mb_out[n * 8] = fmaf(Pin, hin, qin);
+        if (n & 1) mbar_arrive(bar_out + (n >> 1));
+      }
+      return fmaf(Pex, hin, qex);
+    };
+    auto step = [&](int n) { /* pass 2 of state n fused with pass 1 of state n + 1 */
+      float h = enter(n);
+      const float A2 = A2row[n + 1];
+      const float4 *bp = reinterpret_cast<const float4 *>(brow(n + 1));
+      const float4 *cp = reinterpret_cast<const float4 *>(crow(n));
+      float q = 0.0f;
+#pragma unroll
+      for (int v = 0; v < 4; v++) {
+        const float4 bb = bp[v], cc = cp[v];
+        const float be[4] = {bb.x, bb.y, bb.z, bb.w}, ce[4] = {cc.x, cc.y, cc.z, cc.w};
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const int i = 4 * v + e;
+          h = fmaf(av[i], h, bv[i]);
+          y[i] = fmaf(ce[e], h, y[i]);
+          av[i] = ex2_at<POLY>(i, dt[i] * A2);
+          bv[i] = du[i] * be[e];
+          q = fmaf(av[i], q, bv[i]);
+        }
+      }
+      scan4(sc_ex2(A2 * dtsum), q);
+    };
+#if SC_V4_UNROLL
+#pragma unroll
+    for (int n = 0; n < 15; n++) step(n);
+#else
+#pragma unroll 1
+    for (int n = 0; n < 14; n += 2) {
+      step(n);
+      step(n + 1);
+    }
+    step(14);
+#endif
+    {
+      float h = enter(15);
+      const float4 *cp = reinterpret_cast<const float4 *>(crow(15));
+#pragma unroll
+      for (int v = 0; v < 4; v++) {
+        const float4 cc = cp[v];
+        const float ce[4] = {cc.x, cc.y, cc.z, cc.w};
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const int i = 4 * v + e;
+          h = fmaf(av[i], h, bv[i]);
+          y[i] = fmaf(ce[e], h, y[i]);
+        }
+      }
+    }
+    /* ---- the z gate; the outputs replace z in the tile (token-major), then 16-byte stores */
+    uint16_t *otile = reinterpret_cast<uint16_t *>(&sm.tile[warp][st][2][0]);
+    uint32_t ow[8];
+    if (zp) {
+      uint32_t zr[8];
+      const int mi = lane >> 3, r = lane & 7;
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        uint32_t x4[4];
+        ldsm4t(x4, &sm.tile[warp][st][2][swz(16 * (r >> 1) + 8 * h + 2 * mi + (r & 1))]);
+        zr[4 * h] = x4[0], zr[4 * h + 1] = x4[1], zr[4 * h + 2] = x4[2], zr[4 * h + 3] = x4[3];
+      }
+#pragma unroll
+      for (int e = 0; e < 8; e++) {
+        const float2 zf = unpack2<T>(zr[e]);
+        ow[e] = sc_pack<T>(y[2 * e] * sc_silu(zf.x), y[2 * e + 1] * sc_silu(zf.y));
+      }
+    } else {
+#pragma unroll
+      for (int e = 0; e < 8; e++) ow[e] = sc_pack<T>(y[2 * e], y[2 * e + 1]);
+    }
+    __syncwarp();
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+      otile[swz(KT * s + 2 * e) * 8 + c] = (uint16_t)(ow[e] & 0xffffu);
+      otile[swz(KT * s + 2 * e + 1) * 8 + c] = (uint16_t)(ow[e] >> 16);
+    }
+    __syncwarp();
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      const int t = lane + 32 * r;
+      if (t0 + t < L) sc_st16(op + (s0 + t0 + t) * a.ots + cg, sm.tile[warp][st][2][swz(t)]);
+    }
+    if (last) { /* the final state: the end of this chunk, from the mailbox it went to */
+      __syncwarp();
+      for (int i = lane; i < 8 * 16; i += 32) gstate[(cg + (i & 7)) * 16 + (i >> 3)] = mb_out[(i >> 3) * 8 + (i & 7) - c];
+    }
+  }
+}
+
+} // namespace v4
+
+
+template <typename T, int POLY>
+sf_status launch_v4(sf_op_ctx *ctx, const ScanArgs &a, int batch, bool *ran, sf_error *err) {
+  *ran = false;
+  const size_t smem = sizeof(v4::Smem);
+  if (smem > sf_cuda_impl_of(ctx)->smem_optin) return SF_OK; /* the caller runs v3 */
+  SF_TRY(sf_cuda_smem_optin(ctx, (const void *)v4::scan_kernel<T, POLY>, smem, "selective_scan", err));
+  dim3 grid((unsigned)(a.dim / v4::CH), (unsigned)batch);
+  v4::scan_kernel<T, POLY><<<grid, v4::NTH, smem, sf_cuda_stream(ctx)>>>(a);
+  SF_CUDA_LAUNCHED("selective_scan v4");
+  *ran = true;
+  return SF_OK;
+}
+
+/* ------------------------------------------------ chunked scan, v5 (lanes) */
+
+/* v5: no scan over time at all. A lane owns (channel, NS consecutive
+ * states) and walks the whole sequence, carrying its NS states in
+ * registers: per (token, state) it does a = 2^(dt A log2 e), h = a h + dt u
+ * B, y += C h (x, the exponential, b, h, y: 5 instructions, against 7 and a
+ * scan in v3/v4). The parallelism is channels x (16 / NS) lanes: 16384 lanes
+ * (1 warp a sub-partition) for NS 4 at batch 1, twice that for NS 2. A block
+ * (512 / NS threads) takes 32 channels and goes through the sequence in
+ * 64-token tiles: raw u, delta, z, B, C rows by cp.async two tiles ahead; one
+ * tile ahead every thread helps turn them into fp32 dt, dt u (softplus once
+ * a (token, channel)) and fp32 (B, C) pairs; then each lane runs its states
+ * over the tile, writing its partial y (a sum over its NS states) to shared
+ * memory, and after a barrier each (token, channel) sums the 16 / NS
+ * partials, adds D u, applies the z gate and stores. Two barriers a tile.
+ * POLY: for NS 4, exponential (token e of 4, state r) runs on the FMA pipe
+ * when bit 4 e + r is set; for NS 2, bit 2 e + r. */
+namespace v5 {
+
+constexpr int CH = 32, T = 64;
+
+template <int NS> struct Smem {
+  __nv_bfloat16 raw[3][4][T][CH]; /* u, delta, z, [B 16 | C 16] rows */
+  float4 dts[2][T / 4][CH];      /* dt of 4 tokens, per channel */
+  float4 dus[2][T / 4][CH];      /* dt u */
+  float bc[2][T][16][2];         /* (B_n, C_n) */
+  float yp[T][CH][16 / NS];      /* partial y */
+};
+
+template <typename T_, int NS, int POLY>
+__global__ void __launch_bounds__(512 / NS, 1) scan_kernel(ScanArgs a) {
+  constexpr int NTH = 512 / NS, NQ = 16 / NS;
+  extern __shared__ __align__(16) unsigned char smraw[];
+  Smem<NS> &sm = *reinterpret_cast<Smem<NS> *>(smraw);
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int b = blockIdx.y;
+  const int64_t cb = (int64_t)blockIdx.x * CH;
+  const int64_t L = a.len[b], s0 = a.start[b];
+  const int nt = (int)((L + T - 1) / T);
+  float *const gstate = a.state + (int64_t)b * a.sbs;
+  const T_ *u = static_cast<const T_ *>(a.u), *dl = static_cast<const T_ *>(a.delta), *zp = static_cast<const T_ *>(a.z);
+  const T_ *Bp = static_cast<const T_ *>(a.B), *Cp = static_cast<const T_ *>(a.C);
+  T_ *op = static_cast<T_ *>(a.out);
+  /* compute lane: channel cl (of the block's 32), states q NS .. q NS + NS - 1 */
+  const int cl = tid / NQ, q = tid % NQ;
+  float h[NS], A2[NS];
+#pragma unroll
+  for (int r = 0; r < NS; r++) {
+    const int64_t idx = (cb + cl) * 16 + q * NS + r;
+    A2[r] = a.A[idx] * SC_LOG2E;
+    h[r] = a.has_init ? gstate[idx] : 0.0f;
+  }
+  /* prep / epilogue thread: channel lane, rows warp, warp + NTH / 32, ... */
+  const int pc = lane, prow0 = warp;
+  constexpr int PSTEP = NTH / 32;
+  const float bias = a.delta_bias ? a.delta_bias[cb + pc] : 0.0f;
+  const float Dc = a.D ? a.D[cb + pc] : 0.0f;
+
+  /* raw rows of tile k (zero past L): 4 arrays x 64 rows x 4 pieces of 16 bytes; thread: piece tid % 4 of rows
+   * tid / 4 + NTH / 4 rr */
+  const int pq = tid & 3, pr = tid >> 2;
+  const T_ *src0 = u + s0 * a.uts + cb + 8 * pq, *src1 = dl + s0 * a.dts + cb + 8 * pq;
+  const T_ *src2 = (zp ? zp + s0 * a.zts + cb : u) + 8 * pq;
+  const T_ *src3 = pq < 2 ? Bp + s0 * a.Bts + 8 * pq : Cp + s0 * a.Cts + 8 * (pq - 2);
+  const int64_t str2 = zp ? a.zts : 0, str3 = pq < 2 ? a.Bts : a.Cts;
+  auto issue = [&](int k) {
+    const int st = k % 3;
+    const int64_t t0 = (int64_t)k * T;
+#pragma unroll
+    for (int rr = 0; rr < 256 / NTH; rr++) {
+      const int t = pr + (NTH / 4) * rr;
+      const bool ok = t0 + t < L;
+      const int64_t row = ok ? t0 + t : 0;
+      v4::cp16(&sm.raw[st][0][t][8 * pq], src0 + row * a.uts, ok);
+      v4::cp16(&sm.raw[st][1][t][8 * pq], src1 + row * a.dts, ok);
+      v4::cp16(&sm.raw[st][2][t][8 * pq], src2 + row * str2, ok && zp);
+      v4::cp16(&sm.raw[st][3][t][8 * pq], src3 + row * str3, ok);
+    }
+    v4::cp_commit();
+  };
+  auto prep = [&](int k) { /* fp32 dt, dt u, (B, C) of tile k */
+    const int st = k % 3, pb = k & 1;
+    const int64_t t0 = (int64_t)k * T;
+    const uint16_t *ur = reinterpret_cast<const uint16_t *>(&sm.raw[st][0][0][0]);
+    const uint16_t *dr = reinterpret_cast<const uint16_t *>(&sm.raw[st][1][0][0]);
+    const int rem = (int)(L - t0 < T ? L - t0 : T); /* valid rows of the tile */
+#pragma unroll
+    for (int g4 = prow0; g4 < T / 4; g4 += PSTEP) {
+      float dv[4], uv[4];
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int t = 4 * g4 + e;
+        const uint32_t uw = ur[t * CH + pc], dw = dr[t * CH + pc];
+        uv[e] = v4::unpack2<T_>(uw).x;
+        float v = v4::unpack2<T_>(dw).x + bias;
+        if (a.softplus) v = sc_softplus(v);
+        dv[e] = t < rem ? v : 0.0f;
+      }
+      sm.dts[pb][g4][pc] = make_float4(dv[0], dv[1], dv[2], dv[3]);
+      sm.dus[pb][g4][pc] = make_float4(dv[0] * uv[0], dv[1] * uv[1], dv[2] * uv[2], dv[3] * uv[3]);
+    }
+    for (int i = tid; i < T * 4; i += NTH) { /* 8 values of B or C a step */
+      const int t = i >> 2, pc4 = i & 3;
+      const uint4 v = *reinterpret_cast<const uint4 *>(&sm.raw[st][3][t][8 * pc4]);
+      const uint32_t vw[4] = {v.x, v.y, v.z, v.w};
+      float *dst = &sm.bc[pb][t][8 * (pc4 & 1)][pc4 >> 1];
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const float2 f = v4::unpack2<T_>(vw[e]);
+        dst[4 * e] = f.x;
+        dst[4 * e + 2] = f.y;
+      }
+    }
+  };
+
+  if (nt > 0) issue(0);
+  if (nt > 1) issue(1);
+  else v4::cp_commit();
+#pragma unroll 1
+  for (int k = 0; k < nt; k++) {
+    /* tile k's raw rows are in; prep it if it is the first */
+    if (k == 0) {
+      asm volatile("cp.async.wait_group 1;\n" ::: "memory");
+      __syncthreads();
+      prep(0);
+    }
+    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+    __syncthreads(); /* B1: prep(k) done, raw k + 1 in, tile k - 1 finished */
+    if (k + 2 < nt) issue(k + 2);
+    if (k + 1 < nt) prep(k + 1);
+    /* ---- the lanes' recurrences over tile k */
+    {
+      const int pb = k & 1;
+      const float4 *dtp = &sm.dts[pb][0][cl], *dup = &sm.dus[pb][0][cl];
+      const float4 *bcp = reinterpret_cast<const float4 *>(&sm.bc[pb][0][q * NS][0]);
+      float *ypp = &sm.yp[0][cl][q];
+#pragma unroll 2
+      for (int g4 = 0; g4 < T / 4; g4++) {
+        const float4 d4 = dtp[g4 * CH], u4 = dup[g4 * CH];
+        const float dt[4] = {d4.x, d4.y, d4.z, d4.w}, du[4] = {u4.x, u4.y, u4.z, u4.w};
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const int t = 4 * g4 + e;
+          float bcv[2 * NS];
+#pragma unroll
+          for (int v = 0; v < NS / 2; v++) {
+            const float4 x = bcp[t * 8 + v];
+            bcv[4 * v] = x.x, bcv[4 * v + 1] = x.y, bcv[4 * v + 2] = x.z, bcv[4 * v + 3] = x.w;
+          }
+          float y = 0.0f;
+#pragma unroll
+          for (int r = 0; r < NS; r++) {
+            const float x = dt[e] * A2[r];
+            const float av = ((POLY >> (e * NS + r)) & 1) ? v4::poly_ex2(x) : sc_ex2(x);
+            h[r] = fmaf(av, h[r], du[e] * bcv[2 * r]);
+            y = fmaf(bcv[2 * r + 1], h[r], y);
+          }
+          ypp[t * CH * NQ] = y;
+        }
+      }
+    }
+    __syncthreads(); /* B2: partial y of tile k complete */
+    /* ---- sum the partials, D u, the z gate, store */
+    {
+      const int st = k % 3;
+      const int64_t t0 = (int64_t)k * T;
+      const uint16_t *ur = reinterpret_cast<const uint16_t *>(&sm.raw[st][0][0][0]);
+      const uint16_t *zr = reinterpret_cast<const uint16_t *>(&sm.raw[st][2][0][0]);
+      const int rem = (int)(L - t0 < T ? L - t0 : T);
+      T_ *o = op + (s0 + t0 + prow0) * a.ots + cb + pc;
+      const int64_t ostep = (int64_t)PSTEP * a.ots;
+#pragma unroll 4
+      for (int t = prow0; t < T; t += PSTEP, o += ostep) {
+        if (t >= rem) break;
+        const float4 *yq = reinterpret_cast<const float4 *>(&sm.yp[t][pc][0]);
+        float y = 0.0f;
+#pragma unroll
+        for (int v = 0; v < NQ / 4; v++) {
+          const float4 x = yq[v];
+          y += (x.x + x.y) + (x.z + x.w);
+        }
+        y = fmaf(Dc, v4::unpack2<T_>(ur[t * CH + pc]).x, y);
+        if (zp) y *= sc_silu(v4::unpack2<T_>(zr[t * CH + pc]).x);
+        *o = sf_from_f<T_>(y);
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < NS; r++) gstate[(cb + cl) * 16 + q * NS + r] = h[r];
+}
+
+} // namespace v5
+
+template <typename T, int NS, int POLY>
+sf_status launch_v5(sf_op_ctx *ctx, const ScanArgs &a, int batch, bool *ran, sf_error *err) {
+  *ran = false;
+  const size_t smem = sizeof(v5::Smem<NS>);
+  if (smem > sf_cuda_impl_of(ctx)->smem_optin) return SF_OK;
+  SF_TRY(sf_cuda_smem_optin(ctx, (const void *)v5::scan_kernel<T, NS, POLY>, smem, "selective_scan", err));
+  dim3 grid((unsigned)(a.dim / v5::CH), (unsigned)batch);
+  v5::scan_kernel<T, NS, POLY><<<grid, 512 / NS, smem, sf_cuda_stream(ctx)>>>(a);
+  SF_CUDA_LAUNCHED("selective_scan v5");
+  *ran = true;
+  return SF_OK;
+}
 
 template <typename T>
 sf_status launch_chunked(sf_op_ctx *ctx, const sf_selective_scan_params *p, int kind, sf_error *err) {
@@ -510,6 +1094,19 @@ sf_status launch_chunked(sf_op_ctx *ctx, const sf_selective_scan_params *p, int 
              (!p->z || p->z_token_stride % 8 == 0);
   a.vec_bc = p->d_state == 16 && sc_al16(p->B) && sc_al16(p->C) && p->B_token_stride % 8 == 0 &&
              p->C_token_stride % 8 == 0;
+  if ((kind == 0 || kind >= 6) && a.vec_io && a.vec_bc && p->dim % v4::CH == 0) {
+    bool ran = false;
+    const int b = (int)p->seqs.batch;
+    if (kind == 7) SF_TRY((launch_v4<T, 0x8000>(ctx, a, b, &ran, err)));
+    else if (kind == 8) SF_TRY((launch_v4<T, 0x8080>(ctx, a, b, &ran, err)));
+    else if (kind == 9) SF_TRY((launch_v4<T, 0x8420>(ctx, a, b, &ran, err)));
+    else if (kind == 10) SF_TRY((launch_v5<T, 4, 0>(ctx, a, b, &ran, err)));
+    else if (kind == 11) SF_TRY((launch_v5<T, 4, 0x8000>(ctx, a, b, &ran, err)));
+    else if (kind == 12) SF_TRY((launch_v5<T, 2, 0>(ctx, a, b, &ran, err)));
+    else if (kind == 13) SF_TRY((launch_v5<T, 2, 0x80>(ctx, a, b, &ran, err)));
+    else SF_TRY((launch_v4<T, 0>(ctx, a, b, &ran, err))); /* 0 (the op), 6 */
+    if (ran) return SF_OK;
+  }
   dim3 grid((unsigned)((p->dim + SC_CH - 1) / SC_CH), (unsigned)p->seqs.batch);
   if (kind == 3) selective_scan_chunked_kernel<T, 2, false><<<grid, SC_TH, 0, sf_cuda_stream(ctx)>>>(a);
   else if (kind == 5) selective_scan_chunked_kernel<T, 4, false><<<grid, SC_TH, 0, sf_cuda_stream(ctx)>>>(a);
@@ -521,10 +1118,13 @@ sf_status launch_chunked(sf_op_ctx *ctx, const sf_selective_scan_params *p, int 
 } // namespace
 
 /* Tuning and reference entry (bench_mamba): variant 0 is what the op runs,
- * 1 the sequential kernel, 2 the chunked kernel (2 states a step,
- * software-pipelined), 3 the chunked kernel with 2 states a step, 5 with 4
- * states a step (bf16/f16; d_state > 16 runs the naive kernel in every
- * variant). */
+ * 1 the sequential kernel, 2 the chunked kernel v3 (2 states a step,
+ * software-pipelined), 3 v3 with 2 states a step, 5 with 4 states a step;
+ * 6-9 v4 with 0, 1, 2, 3 of every 16 tokens' exponentials on the FMA pipe;
+ * 10, 11 v5 with 4 states a lane (no / 1 of 16 exponentials on the FMA
+ * pipe), 12, 13 v5 with 2 states a lane (no / 1 of 8). v4 and v5 need
+ * 16-byte aligned rows, d_state 16 and dim a multiple of 32 (else v3 runs);
+ * bf16/f16; d_state > 16 runs the naive kernel in every variant. */
 extern "C" sf_status sf_cuda_selective_scan_variant(sf_op_ctx *ctx, const sf_selective_scan_params *p, int variant,
                                                     sf_error *err) {
   SF_TRY(sf_cuda_selective_scan_check(p, "selective_scan", err));
