@@ -27,6 +27,11 @@ sf_status sf_cuda_graph_end(sf_op_ctx *ctx, void **graph, sf_error *err);
 sf_status sf_cuda_graph_launch(sf_op_ctx *ctx, void *graph, sf_error *err);
 void sf_cuda_graph_free(sf_op_ctx *ctx, void *graph);
 
+/* The gemm op's path for decode shapes (gemm_small_m.cu): m <= this many rows. */
+enum { SF_CUDA_GEMV_MAX_M = 8 };
+/* *done = 0 when the shape or alignment does not suit it (cuBLASLt runs). */
+sf_status sf_cuda_gemm_small_m(sf_op_ctx *ctx, const sf_gemm_params *p, int *done, sf_error *err);
+
 SF_CUDA_OP(embedding, sf_embedding_params);
 SF_CUDA_OP(norm, sf_norm_params);
 SF_CUDA_OP(gemm, sf_gemm_params);

@@ -10,7 +10,9 @@
  * Alignment preferences are set from the actual pointers, so views (a slice
  * of a fused projection) are safe. When the heuristic offers no algorithm,
  * cublasGemmEx plus a small bias kernel does the same. k = 0 is c = bias
- * (+ c). Workspace: n * sizeof(out) bytes with a bias. */
+ * (+ c). Up to SF_CUDA_GEMV_MAX_M rows go to gemm_small_m.cu instead (16-bit,
+ * aligned): decode's weight streams. Workspace: n * sizeof(out) bytes with a
+ * bias (cuBLASLt path). */
 #include "cuda_common.cuh"
 
 static cudaDataType_t cuda_type(sf_dtype t) {
@@ -144,6 +146,10 @@ extern "C" SF_CUDA_OP(gemm, sf_gemm_params) {
   if (p->m == 0 || p->n == 0) return SF_OK;
   if (!p->c || (p->k > 0 && (!p->a || !p->w)))
     return sf_fail(err, SF_ERR_ARG, "gemm: a, w and c must be non-NULL");
+  /* Decode shapes (a few rows): the weight-streaming kernel, when it applies. */
+  int done = 0;
+  SF_TRY(sf_cuda_gemm_small_m(ctx, p, &done, err));
+  if (done) return SF_OK;
   const int same = p->out_dtype == p->dtype;
   switch (p->dtype) {
     case SF_BF16:
