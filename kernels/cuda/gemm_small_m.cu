@@ -12,7 +12,7 @@
  * caller (gemm.cu) falls back to cuBLASLt otherwise. Workspace: none. */
 #include "cuda_common.cuh"
 
-enum { GEMV_WARPS = 4, GEMV_UNROLL = 4 };
+enum { GEMV_WARPS = 8, GEMV_UNROLL = 8 };
 
 /* Eight 16-bit values in a 16-byte word, widened to fp32. */
 template <typename T> __device__ __forceinline__ void unpack8(const uint4 &v, float *f);

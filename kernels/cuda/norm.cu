@@ -59,7 +59,10 @@ __global__ void norm_kernel(int kind, int64_t n_rows, int64_t d, int64_t group, 
 /* TX: the type of x (T, or f32 for a residual stream kept in f32). */
 template <typename T, typename TX>
 static sf_status launch_x(sf_op_ctx *ctx, const sf_norm_params *p, int64_t group, sf_error *err) {
-  const int threads = p->d >= 1024 ? 256 : (p->d >= 256 ? 128 : 64);
+  /* A few rows (decode) get wide blocks: each row's loads are then spread
+   * over more threads instead of walked in latency-bound steps. */
+  const int few = p->n_rows <= 2 * (int64_t)sf_cuda_impl_of(ctx)->num_sms;
+  const int threads = p->d >= 1024 ? (few ? 1024 : 256) : (p->d >= 256 ? 128 : 64);
   const unsigned blocks = sf_grid_for(p->n_rows, 1, 1 << 20);
   norm_kernel<T, TX><<<blocks, threads, 0, sf_cuda_stream(ctx)>>>(
       (int)p->kind, p->n_rows, p->d, group, p->eps, (const TX *)p->x, p->x_row_stride,

@@ -18,6 +18,8 @@
 
 #include "cuda_common.cuh"
 
+enum { ARGMAX_ILP = 8, ARGMAX_THREADS = 1024 };
+
 __global__ void argmax_kernel(int32_t batch, int32_t vocab, const float *__restrict__ logits,
                               int64_t stride, int32_t *__restrict__ out_ids) {
   __shared__ float sv[32];
@@ -26,9 +28,20 @@ __global__ void argmax_kernel(int32_t batch, int32_t vocab, const float *__restr
     const float *row = logits + r * stride;
     float bv = -INFINITY;
     int bi = INT_MAX;
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x) {
-      const float v = __ldg(row + i);
-      if (v > bv || (v == bv && i < bi)) { bv = v; bi = i; }
+    /* ARGMAX_ILP independent loads in flight per thread: one row is a
+     * latency-bound walk otherwise (batch 1 runs on a single block). */
+    for (int i0 = threadIdx.x; i0 < vocab; i0 += ARGMAX_ILP * blockDim.x) {
+      float v[ARGMAX_ILP];
+#pragma unroll
+      for (int u = 0; u < ARGMAX_ILP; u++) {
+        const int i = i0 + u * blockDim.x;
+        v[u] = i < vocab ? __ldg(row + i) : -INFINITY;
+      }
+#pragma unroll
+      for (int u = 0; u < ARGMAX_ILP; u++) {
+        const int i = i0 + u * blockDim.x;
+        if (i < vocab && (v[u] > bv || (v[u] == bv && i < bi))) { bv = v[u]; bi = i; }
+      }
     }
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) {
@@ -98,7 +111,7 @@ extern "C" SF_CUDA_OP(sample, sf_sample_params) {
   if (!p->logits || !p->out_ids) return sf_fail(err, SF_ERR_ARG, "sample: logits and out_ids must be non-NULL");
   const int greedy = p->top_k <= 1 || p->temperature <= 0.0f;
   if (!greedy) return sample_topk_host(ctx, p, err);
-  argmax_kernel<<<sf_grid_for(p->batch, 1, 1 << 16), 256, 0, sf_cuda_stream(ctx)>>>(
+  argmax_kernel<<<sf_grid_for(p->batch, 1, 1 << 16), ARGMAX_THREADS, 0, sf_cuda_stream(ctx)>>>(
       p->batch, p->vocab, p->logits, p->logits_row_stride, p->out_ids);
   SF_CUDA_LAUNCHED("argmax_kernel");
   return SF_OK;
