@@ -1,5 +1,5 @@
-/* Decode-shaped GEMMs: c[m, n] = a[m, k] . w[n, k]^T (+ bias) (+ c) for m <= 8
- * rows (one token per sequence at small batch), 16-bit a and w, out in the
+/* Decode-shaped GEMMs: c[m, n] = a[m, k] . w[n, k]^T (+ bias) (+ c) for a few
+ * rows (m <= SF_CUDA_GEMV_MAX_M) (one token per sequence at small batch), 16-bit a and w, out in the
  * input type or f32. Such a product is a weight stream: every weight is read
  * once and used m times, so time is bytes / bandwidth. cuBLASLt's kernels
  * for these shapes leave bandwidth unused and need a separate kernel to
@@ -97,10 +97,9 @@ static sf_status launch_m(sf_op_ctx *ctx, const sf_gemm_params *p, sf_error *err
 
 template <typename TI, typename TO>
 static sf_status launch(sf_op_ctx *ctx, const sf_gemm_params *p, sf_error *err) {
+  static_assert(SF_CUDA_GEMV_MAX_M <= 2, "instantiate more row counts");
   if (p->m <= 1) return launch_m<TI, TO, 1>(ctx, p, err);
-  if (p->m <= 2) return launch_m<TI, TO, 2>(ctx, p, err);
-  if (p->m <= 4) return launch_m<TI, TO, 4>(ctx, p, err);
-  return launch_m<TI, TO, 8>(ctx, p, err);
+  return launch_m<TI, TO, 2>(ctx, p, err);
 }
 
 static int aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
