@@ -1,7 +1,7 @@
 /* Warp-level tensor-core and async-copy helpers shared by the chunked SSD
  * kernels (ssd_chunked.cu): mma.sync m16n8k16 (bf16/f16 in, fp32
  * accumulate), ldmatrix, cp.async with zero fill, bf16x2/f16x2 packing and
- * the fast base-2 exponential. CUDA C++, included by .cu files only.
+ * products, and the fast base-2 exponential. CUDA C++, included by .cu files only.
  *
  * Fragment layouts of mma.m16n8k16 (g = lane / 4, t = lane % 4):
  *   A 16x16 (row-major m x k): a0 = (g, 2t..2t+1), a1 = (g+8, 2t..),
@@ -33,6 +33,11 @@ template <> struct sfm<__nv_bfloat16> {
   static __device__ __forceinline__ float2 unpack(uint32_t u) {
     return make_float2(__uint_as_float(u << 16), __uint_as_float(u & 0xffff0000u));
   }
+  /* element-wise product of two bf16x2 words, rounded once (fma.rn.bf16x2 on sm_80) */
+  static __device__ __forceinline__ uint32_t mul2(uint32_t a, uint32_t b) {
+    __nv_bfloat162 r = __hmul2(*reinterpret_cast<__nv_bfloat162 *>(&a), *reinterpret_cast<__nv_bfloat162 *>(&b));
+    return *reinterpret_cast<uint32_t *>(&r);
+  }
 };
 
 template <> struct sfm<__half> {
@@ -49,6 +54,10 @@ template <> struct sfm<__half> {
   static __device__ __forceinline__ float2 unpack(uint32_t u) {
     __half2 v = *reinterpret_cast<__half2 *>(&u);
     return __half22float2(v);
+  }
+  static __device__ __forceinline__ uint32_t mul2(uint32_t a, uint32_t b) {
+    __half2 r = __hmul2(*reinterpret_cast<__half2 *>(&a), *reinterpret_cast<__half2 *>(&b));
+    return *reinterpret_cast<uint32_t *>(&r);
   }
 };
 

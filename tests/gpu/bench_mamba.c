@@ -22,8 +22,9 @@
  * Selective scan: the mamba-1.4b layer (d_inner 4096, d_state 16, bf16, z, D,
  *   delta bias + softplus; B, C slices of x_dbl [dt_rank 128 | B | C]).
  *   bytes = L (u + delta + z + out + B + C); exponentials = L d_inner d_state;
- *   floor = max(bytes / copy rate, exps / (16 SMs clock)). The chunked kernel
- *   is compared with the sequential one at 16k tokens.
+ *   floor = max(bytes / copy rate, exps / (16 SMs clock)). Variants (see
+ *   sf_cuda_selective_scan_variant): v3, v4 (the op), v5; each chunked one
+ *   is compared with the sequential kernel at batch 2 x 16k tokens.
  * Updates: selective_state_update (4096 x 16) and ssd_update (64 x 64 x 128),
  *   batch 1, 8, 64: GB/s over the state bytes read + written.
  *
@@ -351,11 +352,11 @@ static void ssd_check(ssd_bufs *s, int64_t L, int with_z, int h0, int nh, const 
 static const char *ssd_kname(int variant, int graph) {
   switch (variant) {
     case 1: return "sequential";
-    case 3: return "chunked/nb32";
+    case 3: return "chunked/v3";
     case 10: return "  1 prep";
     case 11: return "  2 state";
     case 12: return "  3 out";
-    case 13: return "  2 st/nb32";
+    case 13: return "  2 state/v3";
     default: return graph ? "chunked/graph" : "chunked";
   }
 }
@@ -389,8 +390,13 @@ static void ssd_row(ssd_bufs *s, int64_t L, int with_z, int variant, int graph) 
          100.0 * flops / (ms * 1e-3) / 1e12 / gemm_tflops, floor_ms, 100.0 * floor_ms / ms);
 }
 
+/* SF_SSD_CAP=N: sizes up to N tokens (default 1M, 128k with --quick);
+ * SF_SSD_CHECK=0: no checks against the sequential kernel. */
 static void bench_ssd(void) {
-  const int64_t cap = quick ? ((int64_t)128 << 10) : ((int64_t)1 << 20);
+  int64_t cap = quick ? ((int64_t)128 << 10) : ((int64_t)1 << 20);
+  const char *ce = getenv("SF_SSD_CAP"), *ke = getenv("SF_SSD_CHECK"), *te = getenv("SF_SSD_TUNE");
+  if (ce && atoll(ce) > 0) cap = atoll(ce);
+  const int do_check = !(ke && !strcmp(ke, "0"));
   ssd_bufs s;
   ssd_alloc(&s, cap, 1);
   /* one call at the largest size first: the workspace is then reserved for all */
@@ -404,8 +410,8 @@ static void bench_ssd(void) {
     }
   }
   printf("\n== SSD: %d heads x %d, d_state %d, %d group, chunk 256, batch 1, bf16; floor = max(bytes / copy, "
-         "FLOPs / GEMM)\n",
-         SH, SP, SN, SG);
+         "FLOPs / GEMM)%s%s\n",
+         SH, SP, SN, SG, te ? "; SF_SSD_TUNE=" : "", te ? te : "");
   printf("%-13s %8s %-2s %9s %8s %7s %8s %7s %8s %7s\n", "kernel", "L", "z", "ms", "GB/s", "%copy", "TFLOP/s",
          "%GEMM", "floor ms", "%floor");
   const int64_t Ls[] = {2048, 16384, 131072, 524288, 1048576};
@@ -423,16 +429,16 @@ static void bench_ssd(void) {
     }
     if (Ls[i] <= 16384) ssd_row(&s, Ls[i], 0, 1, 0);
   }
-  if (!quick) {
+  if (do_check && !quick) {
     set_seq(&s.start, &s.len, 1, cap);
     ssd_check(&s, cap, 1, 0, 2, "1M");
     ssd_check(&s, cap, 1, 62, 2, "1M");
-  } else {
+  } else if (do_check) {
     set_seq(&s.start, &s.len, 1, cap);
     ssd_check(&s, cap, 1, 62, 2, "128k");
   }
   ssd_free(&s);
-  if (!quick && do_4m) {
+  if (do_check && !quick && do_4m) {
     const int64_t L4 = (int64_t)4 << 20;
     size_t fr = 0, tot = 0;
     CU(cudaMemGetInfo(&fr, &tot));
@@ -489,10 +495,11 @@ static void bench_scan(void) {
   printf("%-12s %2s %8s %9s %8s %7s %9s %8s %7s\n", "kernel", "b", "L", "ms", "GB/s", "%copy", "Gexp/s", "floor ms",
          "%floor");
   typedef struct { int b; int64_t L; int variant; } sc;
-  const sc cases[] = {{1, 2048, 2},   {1, 16384, 2},  {1, 131072, 2}, {1, 524288, 2}, {8, 16384, 2},
-                      {8, 65536, 2},  {1, 16384, 3},  {1, 524288, 3}, {8, 65536, 3},  {1, 16384, 5},
-                      {1, 524288, 5}, {8, 65536, 5},  {1, 2048, 1},   {1, 16384, 1},  {1, 2048, -1},
-                      {1, 16384, -1}};
+  /* variants: 2 = v3 (chunked, 2 states pipelined), 6-9 = v4 (ring of time slots) with 0, 1, 2, 3 of every 16
+   * tokens' exponentials on the FMA pipe; 0 = the op's choice */
+  const sc cases[] = {{1, 524288, 2},  {8, 65536, 2},  {1, 524288, 7},  {1, 524288, 10}, {1, 524288, 12},
+                      {1, 2048, 0},    {1, 16384, 0},  {1, 131072, 0}, {1, 524288, 0},  {8, 65536, 0},
+                      {1, 2048, 1},    {1, 16384, 1},  {1, 2048, -1}};
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const int B = cases[i].b;
     const int64_t L = cases[i].L;
@@ -505,22 +512,23 @@ static void bench_scan(void) {
                    .state = state, .state_batch_stride = (int64_t)MD * MN, .has_initial_state = 0, .out = out,
                    .out_token_stride = MD},
                   cases[i].variant};
-    const float ms = time_op(scan_call, &a, cases[i].variant >= 2 ? reps : 3);
+    const float ms = time_op(scan_call, &a, (cases[i].variant >= 2 || cases[i].variant == 0) ? reps : 3);
     if (ms <= 0) continue;
     const double tok = (double)B * L;
     const double bytes = tok * (4.0 * MD * 2 + 2.0 * MN * 2), exps = tok * MD * MN;
     const double t_b = bytes / (copy_gbs * 1e9), t_e = exps / sfu_rate;
     const double floor_ms = 1e3 * (t_b > t_e ? t_b : t_e);
+    static const char *const vname[] = {"op",          "sequential",  "v3",          "chunked/nr2", "?",
+                                        "chunked/nr4", "v4/poly0",    "v4/poly1",    "v4/poly2",    "v4/poly3",
+                                        "v5/ns4",      "v5/ns4/poly", "v5/ns2",      "v5/ns2/poly"};
     printf("%-12s %2d %8lld %9.3f %8.0f %6.1f%% %9.0f %8.3f %6.1f%%\n",
-           cases[i].variant == 2 ? "chunked" : (cases[i].variant == 3 ? "chunked/nr2" : (cases[i].variant == 5
-                                                ? "chunked/nr4" : (cases[i].variant == 1 ? "sequential" : "naive"))),
-           B, (long long)L, ms,
+           cases[i].variant < 0 ? "naive" : vname[cases[i].variant], B, (long long)L, ms,
            bytes / (ms * 1e-3) / 1e9, 100.0 * bytes / (ms * 1e-3) / 1e9 / copy_gbs, exps / (ms * 1e-3) / 1e9,
            floor_ms, 100.0 * floor_ms / ms);
   }
   /* chunked vs sequential at 16k, batch 2 (every output, the final states) */
-  for (int cv = 2; cv <= 5; cv++) {
-    if (cv == 4) continue;
+  for (int cv = 0; cv <= 13; cv++) {
+    if (cv == 1 || (cv >= 3 && cv <= 6) || cv == 8 || cv == 9 || cv == 11 || cv == 13) continue;
     const int B = 2;
     const int64_t L = 16384;
     set_seq(&d_start, &d_len, B, L);
