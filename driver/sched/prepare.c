@@ -92,7 +92,49 @@ static void say_start(const sf_driver *d) {
           d->opts->output);
 }
 
-int sf_driver_prepare(sf_driver **out, sf_rank *rk, const sf_run_options *opts, const sf_results_device *devices) {
+/* The workers by node (then rank), and each worker's node range in that
+ * order, for context-parallel groups. Alone, rank 0 is a node of one. */
+static const int *cmp_nodes;
+static int by_node(const void *a, const void *b) {
+  const int x = *(const int *)a, y = *(const int *)b;
+  if (cmp_nodes[x] != cmp_nodes[y]) return cmp_nodes[x] < cmp_nodes[y] ? -1 : 1;
+  return x < y ? -1 : x > y;
+}
+
+static void order_workers(sf_driver *d) {
+  const int size = d->rk->size, first = size > 1 ? 1 : 0;
+  d->n_order = 0;
+  for (int w = first; w < size; w++) d->order[d->n_order++] = w;
+  cmp_nodes = d->node;
+  qsort(d->order, (size_t)d->n_order, sizeof *d->order, by_node);
+  cmp_nodes = NULL;
+  for (int i = 0; i < d->n_order;) {
+    int j = i;
+    while (j < d->n_order && d->node[d->order[j]] == d->node[d->order[i]]) j++;
+    for (int m = i; m < j; m++) d->node_lo[d->order[m]] = i, d->node_hi[d->order[m]] = j;
+    i = j;
+  }
+}
+
+/* The largest set of workers of one node with distinct GPUs (cuda; every
+ * worker on cpu): the most GPUs an item can have. */
+static int largest_group(const sf_driver *d) {
+  int best = 0;
+  for (int i = 0; i < d->n_order; i = d->node_hi[d->order[i]]) {
+    int n = 0;
+    for (int v = i; v < d->node_hi[d->order[i]]; v++) {
+      const int rv = d->order[v];
+      int dup = 0; /* a lower worker of the node has the same GPU */
+      for (int u = i; u < v && d->gpu[rv][0] && !dup; u++) dup = !strcmp(d->gpu[d->order[u]], d->gpu[rv]);
+      n += !dup;
+    }
+    best = n > best ? n : best;
+  }
+  return best < SF_WIRE_MAX_GROUP ? best : SF_WIRE_MAX_GROUP;
+}
+
+int sf_driver_prepare(sf_driver **out, sf_rank *rk, const sf_run_options *opts, const sf_results_device *devices,
+                      const int *nodes) {
   *out = NULL;
   sf_driver *d = calloc(1, sizeof *d);
   if (!d) {
@@ -111,7 +153,25 @@ int sf_driver_prepare(sf_driver **out, sf_rank *rk, const sf_run_options *opts, 
     d->busy = malloc((size_t)rk->size * sizeof *d->busy);
     d->abort_sent = calloc((size_t)rk->size, 1);
     d->active = calloc((size_t)rk->size, 1);
-    if (!d->busy || !d->abort_sent || !d->active) rc = sf_fail(&err, SF_ERR_NOMEM, "out of memory");
+    d->idle = calloc((size_t)rk->size, 1);
+    d->leads = calloc((size_t)rk->size, 1);
+    d->assigned = calloc((size_t)d->queue.n_items + 1, 1);
+    d->node = calloc((size_t)rk->size, sizeof *d->node);
+    d->gpu = calloc((size_t)rk->size, sizeof *d->gpu);
+    d->order = calloc((size_t)rk->size, sizeof *d->order);
+    d->node_lo = calloc((size_t)rk->size, sizeof *d->node_lo);
+    d->node_hi = calloc((size_t)rk->size, sizeof *d->node_hi);
+    if (!d->busy || !d->abort_sent || !d->active || !d->idle || !d->leads || !d->assigned || !d->node || !d->gpu ||
+        !d->order || !d->node_lo || !d->node_hi)
+      rc = sf_fail(&err, SF_ERR_NOMEM, "out of memory");
+  }
+  if (rc == SF_OK) {
+    for (int i = 0; i < rk->size; i++) {
+      d->node[i] = nodes[i];
+      if (!strcmp(devices[i].backend, "cuda")) snprintf(d->gpu[i], sizeof d->gpu[i], "%s", devices[i].uuid);
+    }
+    order_workers(d);
+    d->max_group = largest_group(d);
   }
   if (rc != SF_OK) {
     fprintf(stderr, SF_RUN_PROG ": %s\n", err.msg);
@@ -131,6 +191,14 @@ void sf_driver_free(sf_driver *d) {
   free(d->busy);
   free(d->abort_sent);
   free(d->active);
+  free(d->idle);
+  free(d->leads);
+  free(d->assigned);
+  free(d->node);
+  free(d->gpu);
+  free(d->order);
+  free(d->node_lo);
+  free(d->node_hi);
   free(d->fails);
   free(d);
 }

@@ -29,12 +29,18 @@ int sf_sched_main(MPI_Comm comm, const sf_spec *spec, const sf_run_options *opts
     return code;
   }
 
-  /* Every rank's /devices row, to rank 0. */
+  /* Every rank's /devices row and node, to rank 0 (context-parallel items
+   * go to ranks of one node). */
   sf_results_device row, *rows = NULL;
+  int *nodes = NULL;
   sf_sched_device_row(&rk, &row);
-  if (rk.rank == 0) rows = calloc((size_t)rk.size, sizeof *rows);
-  if (MPI_Gather(&row, (int)sizeof row, MPI_BYTE, rows, (int)sizeof row, MPI_BYTE, 0, comm) != MPI_SUCCESS &&
-      rk.rank == 0) {
+  if (rk.rank == 0) {
+    rows = calloc((size_t)rk.size, sizeof *rows);
+    nodes = calloc((size_t)rk.size, sizeof *nodes);
+  }
+  const int grc = MPI_Gather(&row, (int)sizeof row, MPI_BYTE, rows, (int)sizeof row, MPI_BYTE, 0, comm);
+  const int nrc = MPI_Gather(&rk.node_id, 1, MPI_INT, nodes, 1, MPI_INT, 0, comm);
+  if ((grc != MPI_SUCCESS || nrc != MPI_SUCCESS || !nodes) && rk.rank == 0) {
     free(rows);
     rows = NULL;
   }
@@ -46,10 +52,11 @@ int sf_sched_main(MPI_Comm comm, const sf_spec *spec, const sf_run_options *opts
       fprintf(stderr, SF_RUN_PROG ": cannot gather the ranks' device descriptions\n");
       code = SF_SCHED_EXIT_FAILURE;
     } else {
-      code = sf_driver_prepare(&drv, &rk, opts, rows);
+      code = sf_driver_prepare(&drv, &rk, opts, rows, nodes);
     }
   }
   free(rows);
+  free(nodes);
   if (bcast_int(&code, comm) != MPI_SUCCESS) code = SF_SCHED_EXIT_FAILURE;
   if (code) {
     sf_driver_free(drv);

@@ -25,7 +25,20 @@
  *
  * Items rank 0 records without running them: those whose estimate exceeds
  * the device memory budget (oom_predicted, with the estimate) and those that
- * need more than one GPU (skipped: context parallelism is not implemented).
+ * need more GPUs (k) than the largest node has worker ranks (skipped, naming
+ * k and that count; alone, rank 0 is a node of one).
+ *
+ * Context-parallel items (gpus = k > 1): rank 0 knows each rank's node
+ * (gathered at setup: the lowest world rank of its MPI_COMM_TYPE_SHARED
+ * node) and GPU; such an item goes to k idle workers of one node with
+ * distinct GPUs, which make their communicator with MPI_Comm_create_group
+ * and the item's transport (MPI on cpu, NCCL on cuda with the id from group
+ * rank 0 over MPI), run it together (sf_runner_run_group: every failure and
+ * stop agreed, so no member hangs), and report: the lowest rank the result,
+ * the others "done" (wire.h). While such an item waits for its group, its
+ * node's idle workers are held for it and single-GPU items go to the other
+ * idle workers. Testing aid: SCANFLASH_TEST_RANKS_PER_NODE=N groups the
+ * ranks into nodes of N consecutive world ranks, as if on several nodes.
  *
  * Signals: SIGTERM, SIGUSR1 and SIGINT only set a flag (sf_sched_signals).
  * Seen on any rank, the driver stops handing out work and aborts the items

@@ -32,6 +32,7 @@ typedef struct sf_rank {
   int rank, size;
   int local_rank, local_size;   /* on this node (MPI_COMM_TYPE_SHARED) */
   int local_compute_index;      /* among the node's computing ranks: its GPU */
+  int node_id;                  /* the lowest world rank on this node (names the node) */
   int computes;                 /* runs items: workers, or rank 0 when alone */
   char host[SF_HOST_LEN];
 
@@ -110,6 +111,16 @@ void sf_progress_tick(const sf_rank *rk, sf_progress *p, const char *final);
  * on (its runner is unusable). */
 sf_status sf_sched_execute(sf_rank *rk, const sf_work_item *item, sf_runner_output *out, sf_error *err);
 
+/* A context-parallel item on this worker as one member of its group (g
+ * from the driver's GROUP message): the members' communicator and the
+ * item's transport (MPI on the cpu backend; NCCL on cuda, its id sent over
+ * MPI by group rank 0), the inputs, then the runner over the group
+ * (sf_runner_run_group). Every member returns with the same status in
+ * out->result; *leads: this rank is the group's leader, which reports it.
+ * A non-OK return: this rank cannot go on. */
+sf_status sf_sched_execute_group(sf_rank *rk, const sf_wire_group *g, sf_runner_output *out, int *leads,
+                                 sf_error *err);
+
 /* The runner's poll: a signal, the driver's ABORT (workers), the progress
  * line (rank 0 alone). */
 int sf_sched_poll(void *user);
@@ -124,7 +135,9 @@ void sf_sched_device_row(const sf_rank *rk, sf_results_device *row);
 /* Rank 0. prepare: step 3 (plan, results file, queue); run: the loop, the
  * final messages and the close. Both return an exit status. */
 typedef struct sf_driver sf_driver;
-int sf_driver_prepare(sf_driver **out, sf_rank *rk, const sf_run_options *opts, const sf_results_device *devices);
+/* devices and nodes: every rank's /devices row and node id (rank order). */
+int sf_driver_prepare(sf_driver **out, sf_rank *rk, const sf_run_options *opts, const sf_results_device *devices,
+                      const int *nodes);
 int sf_driver_run(sf_driver *d);
 void sf_driver_free(sf_driver *d);
 

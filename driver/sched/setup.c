@@ -163,6 +163,12 @@ static sf_status node_layout(sf_rank *rk, int *compute_on_node, sf_error *err) {
   int rc = MPI_Allreduce(&lowest, &min_rank, 1, MPI_INT, MPI_MIN, node);
   MPI_Comm_free(&node);
   if (rc != MPI_SUCCESS) return sf_fail(err, SF_ERR_MPI, "MPI_Allreduce on the node communicator failed");
+  rk->node_id = min_rank;
+  /* Testing aid: SCANFLASH_TEST_RANKS_PER_NODE=N makes the driver see nodes
+   * of N consecutive world ranks (only its grouping of context-parallel
+   * items: threads and GPUs follow the real node). */
+  const char *fake = getenv("SCANFLASH_TEST_RANKS_PER_NODE");
+  if (fake && atoi(fake) > 0) rk->node_id = rk->rank / atoi(fake) * atoi(fake);
   *compute_on_node = rk->local_size - (rk->size > 1 && min_rank == 0 ? 1 : 0);
   /* Rank 0 (local rank 0 of its node: the split is keyed by world rank)
    * only drives when there are workers, so it takes no GPU. */

@@ -24,7 +24,7 @@ sf_status sf_wire_pack(sf_wire_kind kind, int32_t rank, int32_t signalled, const
                        void **buf, size_t *size, sf_error *err) {
   *buf = NULL;
   *size = 0;
-  if (kind < SF_WIRE_REQUEST || kind > SF_WIRE_FATAL)
+  if (kind < SF_WIRE_REQUEST || kind > SF_WIRE_DONE)
     return sf_fail(err, SF_ERR_INTERNAL, "wire: bad report kind %d", (int)kind);
   if (kind == SF_WIRE_RESULT && !result) return sf_fail(err, SF_ERR_INTERNAL, "wire: a result report needs its result");
   if (kind != SF_WIRE_RESULT) n_repeats = n_steps = n_kernels = 0;
@@ -74,7 +74,7 @@ sf_status sf_wire_unpack(const void *buf, size_t size, sf_wire_msg *out, sf_erro
   if (h->magic != SF_WIRE_MAGIC)
     return sf_fail(err, SF_ERR_FORMAT, "malformed report: bad magic 0x%08x (another program or version?)",
                    (unsigned)h->magic);
-  if (h->kind < SF_WIRE_REQUEST || h->kind > SF_WIRE_FATAL)
+  if (h->kind < SF_WIRE_REQUEST || h->kind > SF_WIRE_DONE)
     return sf_fail(err, SF_ERR_FORMAT, "malformed report: unknown kind %d", (int)h->kind);
   if (h->n_repeats < 0 || h->n_steps < 0 || h->n_kernels < 0 || h->n_repeats > SF_WIRE_MAX_ROWS ||
       h->n_steps > SF_WIRE_MAX_ROWS || h->n_kernels > SF_WIRE_MAX_ROWS || h->text_len < 0 ||

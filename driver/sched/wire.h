@@ -18,7 +18,17 @@
  * an item polls for it at the item's check points and abandons the item
  * (recorded as interrupted); a worker waiting for its answer drops it (it
  * was sent before the worker's last report arrived). The driver sends at
- * most one ABORT per item handed out, and none after STOP. */
+ * most one ABORT per item handed out, and none after STOP.
+ *
+ * Context-parallel items (gpus = k > 1): the driver answers k idle workers
+ * of one node with GROUP(sf_wire_group: the item and the k world ranks,
+ * lowest first) instead of ITEM; an idle worker may wait for its answer
+ * until enough of its node's workers are idle. The members make their
+ * communicator (MPI_Comm_create_group, tag SF_TAG_GROUP_COMM) and the
+ * item's transport, run it together, and report: the group's leader (the
+ * lowest rank, group rank 0) REPORT(result), the others REPORT(done, text =
+ * the item's key). Each answer frees its sender; the item is recorded once,
+ * from the leader's result. ABORT goes to every member. */
 #ifndef SCANFLASH_SCHED_WIRE_H
 #define SCANFLASH_SCHED_WIRE_H
 
@@ -33,14 +43,29 @@ enum {
   SF_TAG_REPORT = 7101, /* worker -> driver: an sf_wire message (request, result, fatal) */
   SF_TAG_ITEM = 7102,   /* driver -> worker: one sf_work_item, its bytes */
   SF_TAG_STOP = 7103,   /* driver -> worker: no more work (zero bytes) */
-  SF_TAG_ABORT = 7104   /* driver -> worker: abandon the item in hand (zero bytes) */
+  SF_TAG_ABORT = 7104,  /* driver -> worker: abandon the item in hand (zero bytes) */
+  SF_TAG_GROUP = 7105,  /* driver -> worker: one sf_wire_group, its bytes */
+  SF_TAG_GROUP_COMM = 7106 /* MPI_Comm_create_group of a group's members */
 };
 
 typedef enum sf_wire_kind {
   SF_WIRE_REQUEST = 1,  /* first report: no result yet */
   SF_WIRE_RESULT = 2,   /* the result of the item last handed to this worker */
-  SF_WIRE_FATAL = 3     /* the worker cannot go on (text says why); its item is lost */
+  SF_WIRE_FATAL = 3,    /* the worker cannot go on (text says why); its item is lost */
+  SF_WIRE_DONE = 4      /* a group member's part of its item is done (text: the item's
+                           key, then " " and the member's own error message when
+                           its failure failed the group); the leader reports the
+                           result */
 } sf_wire_kind;
+
+/* A context-parallel item for k ranks: ranks[0 .. k) are world ranks of one
+ * node, ascending; ranks[0] leads (group rank 0). */
+enum { SF_WIRE_MAX_GROUP = 256 };
+typedef struct sf_wire_group {
+  sf_work_item item;
+  int32_t k;
+  int32_t ranks[SF_WIRE_MAX_GROUP];
+} sf_wire_group;
 
 #define SF_WIRE_MAGIC 0x31574653u /* "SFW1": catches a foreign or mismatched sender */
 

@@ -1,4 +1,5 @@
-/* Ranks >= 1: ask for work, run it, report, until the driver says STOP (the
+/* Ranks >= 1: ask for work, run it (alone, or as one member of a
+ * context-parallel group), report, until the driver says STOP (the
  * conversation is drawn in wire.h). Also the runner's poll, which rank 0
  * uses too when it runs items itself. */
 #include <stdio.h>
@@ -48,36 +49,78 @@ static int send_report(sf_rank *rk, sf_wire_kind kind, const sf_runner_output *o
   return mrc == MPI_SUCCESS ? 0 : 1;
 }
 
+/* Waits (napping: an idle rank leaves the cores to the busy ones) for the
+ * driver's next message; *st says what it is. */
+static int wait_driver(sf_rank *rk, MPI_Status *st) {
+  for (;;) {
+    int flag = 0;
+    if (MPI_Iprobe(0, MPI_ANY_TAG, rk->comm, &flag, st) != MPI_SUCCESS) return 1;
+    if (flag) return 0;
+    sf_sched_nap();
+  }
+}
+
 int sf_sched_work(sf_rank *rk) {
   if (send_report(rk, SF_WIRE_REQUEST, NULL, NULL)) return 1;
+  sf_wire_group *g = malloc(sizeof *g);
+  if (!g) {
+    send_report(rk, SF_WIRE_FATAL, NULL, "out of host memory");
+    return 1;
+  }
+  int rc = 0;
   for (;;) {
-    sf_work_item item;
-    MPI_Request req;
     MPI_Status st;
-    if (MPI_Irecv(&item, (int)sizeof item, MPI_BYTE, 0, MPI_ANY_TAG, rk->comm, &req) != MPI_SUCCESS ||
-        sf_sched_wait(&req, &st) != MPI_SUCCESS) {
-      fprintf(stderr, SF_RUN_PROG ": rank %d: cannot receive from the driver\n", rk->rank);
-      return 1;
-    }
-    if (st.MPI_TAG == SF_TAG_ABORT) continue; /* sent before the driver had our last report */
-    if (st.MPI_TAG == SF_TAG_STOP) return 0;
     int count = 0;
-    MPI_Get_count(&st, MPI_BYTE, &count);
-    if (st.MPI_TAG != SF_TAG_ITEM || count != (int)sizeof item) {
-      char why[96];
-      snprintf(why, sizeof why, "unexpected message from the driver (tag %d, %d bytes)", st.MPI_TAG, count);
-      send_report(rk, SF_WIRE_FATAL, NULL, why);
-      return 1;
+    if (wait_driver(rk, &st) != 0) {
+      fprintf(stderr, SF_RUN_PROG ": rank %d: cannot receive from the driver\n", rk->rank);
+      rc = 1;
+      break;
     }
-    item.key[SF_KEY_LEN - 1] = '\0';
+    MPI_Get_count(&st, MPI_BYTE, &count);
+    const int tag = st.MPI_TAG;
+    const int want = tag == SF_TAG_ITEM ? (int)sizeof g->item : tag == SF_TAG_GROUP ? (int)sizeof *g : 0;
+    const int known = tag == SF_TAG_ITEM || tag == SF_TAG_GROUP || tag == SF_TAG_STOP || tag == SF_TAG_ABORT;
+    if (!known || count != want) {
+      char why[96];
+      snprintf(why, sizeof why, "unexpected message from the driver (tag %d, %d bytes)", tag, count);
+      send_report(rk, SF_WIRE_FATAL, NULL, why);
+      rc = 1;
+      break;
+    }
+    if (MPI_Recv(want ? (void *)g : NULL, want, MPI_BYTE, 0, tag, rk->comm, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
+      fprintf(stderr, SF_RUN_PROG ": rank %d: cannot receive from the driver\n", rk->rank);
+      rc = 1;
+      break;
+    }
+    if (tag == SF_TAG_ABORT) continue; /* sent before the driver had our last report */
+    if (tag == SF_TAG_STOP) break;
+    g->item.key[SF_KEY_LEN - 1] = '\0';
     rk->aborted = 0;
     sf_runner_output out;
     sf_error err;
     sf_error_clear(&err);
-    if (sf_sched_execute(rk, &item, &out, &err) != SF_OK) {
+    int leads = 1;
+    const sf_status xs = tag == SF_TAG_GROUP ? sf_sched_execute_group(rk, g, &out, &leads, &err)
+                                             : sf_sched_execute(rk, &g->item, &out, &err);
+    if (xs != SF_OK) {
       send_report(rk, SF_WIRE_FATAL, NULL, err.msg);
-      return 1;
+      rc = 1;
+      break;
     }
-    if (send_report(rk, SF_WIRE_RESULT, &out, NULL)) return 1;
+    /* A member's done carries its own failure (not the one the group agreed
+     * from another member's), for the driver to print: the leader's row only
+     * names the failed member. */
+    char done[SF_KEY_LEN + SF_MSG_LEN + 2];
+    int fj = 0, fk = 0;
+    const int own = out.result.status != SF_STATUS_OK && out.result.status != SF_STATUS_INTERRUPTED &&
+                    out.result.status != SF_STATUS_TIMEOUT &&
+                    sscanf(out.result.message, "rank %d of %d failed", &fj, &fk) != 2;
+    snprintf(done, sizeof done, "%s%s%s", g->item.key, own ? " " : "", own ? out.result.message : "");
+    if (leads ? send_report(rk, SF_WIRE_RESULT, &out, NULL) : send_report(rk, SF_WIRE_DONE, NULL, done)) {
+      rc = 1;
+      break;
+    }
   }
+  free(g);
+  return rc;
 }

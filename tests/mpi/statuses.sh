@@ -1,6 +1,6 @@
 # Items that end other than ok are recorded with their status and the sweep
 # goes on (exit 0): predicted OOM (not run, the estimate in the message),
-# multi-GPU items (skipped: context parallelism is not implemented), kernels
+# multi-GPU items without enough ranks on a node (skipped), kernels
 # items on the cpu backend (skipped), and the item timeout (timeout, listed
 # as failed).
 . "$(dirname "$0")/lib.bash"
@@ -12,8 +12,8 @@ check "oom_predicted names the estimate and the budget" \
   bash -c "'$SF_RESULTS_KEYS' '$tmp/oom.h5' | grep -q 'oom_predicted 0 0 estimated .* GiB per GPU exceeds the device memory budget'"
 
 expect_ok alone run "${base[@]}" --gpus 1,transformer\>=256:2 -o "$tmp/gpus.h5" --quiet
-check "transformer items need 2 GPUs: skipped, honestly" test "$(file_lines "$tmp/gpus.h5" | \
-  grep -c 'skipped 0 0 needs 2 GPUs: context-parallel items are not implemented yet')" -eq 2
+check "transformer items need 2 GPUs, alone: skipped, honestly" test "$(file_lines "$tmp/gpus.h5" | \
+  grep -c 'skipped 0 0 needs 2 GPUs (ranks of one node): the largest node group has 1 worker rank (rank 0 runs alone')" -eq 2
 check "the mamba items still ran" test "$(count_status "$tmp/gpus.h5" ok)" -eq 2
 
 expect_ok mpi 2 run --model tiny-mamba1 --kind kernels --kernels selective_scan,conv1d --context 256 -o "$tmp/k.h5" --quiet

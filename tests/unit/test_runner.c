@@ -154,7 +154,8 @@ static void test_not_run(sf_runner *r, const sf_model_config *cfg, sf_rng *rng) 
   g.gpus = 4;
   CHECK(sf_runner_run(r, &g, &m, NULL, &out, &err) == SF_OK);
   CHECK(out.result.status == SF_STATUS_SKIPPED);
-  CHECK_STR_EQ(out.result.message, "needs 4 GPUs: context-parallel items are not implemented yet");
+  CHECK_STR_EQ(out.result.message, "needs 4 GPUs: a context-parallel item runs on a group of 4 ranks of one node "
+                                   "(scanflash run hands it to one)");
   g.gpus = 1;
 
   /* The injected failure (the runner was created with this key). */

@@ -74,6 +74,12 @@ static void test_wire(void) {
   CHECK(sf_wire_unpack(buf, size, &m, &err) == SF_OK && m.h.kind == SF_WIRE_REQUEST && !m.result);
   free(buf);
   CHECK(sf_wire_pack(SF_WIRE_RESULT, 1, 0, NULL, NULL, 0, NULL, 0, NULL, 0, NULL, &buf, &size, &err) != SF_OK);
+  /* A context-parallel member's "done": the item's key as its text, no rows. */
+  REQUIRE(sf_wire_pack(SF_WIRE_DONE, 3, 0, NULL, NULL, 0, NULL, 0, NULL, 0, "00000000deadbeef", &buf, &size, &err) ==
+          SF_OK);
+  CHECK(sf_wire_unpack(buf, size, &m, &err) == SF_OK && m.h.kind == SF_WIRE_DONE && !m.result && m.h.rank == 3);
+  CHECK_STR_EQ(m.text, "00000000deadbeef");
+  free(buf);
 }
 
 static sf_status spec_of(const char *const *args, int n, sf_spec *spec, sf_error *err) {

@@ -42,6 +42,7 @@ static sf_status step(sf_session *s, sf_error *err) {
 sf_status sf_session_decode(sf_session *s, const int32_t *ids, float *logits, sf_error *err) {
   const sf_ops *o = s->ops;
   const int32_t B = s->batch;
+  if (s->cp) return sf_engine_cp_decode(s, ids, logits, err);
   if (!ids) return sf_fail(err, SF_ERR_ARG, "decode: ids are required");
   for (int32_t b = 0; b < B; b++) {
     if (s->len[b] + 1 > s->max_len)
@@ -69,7 +70,7 @@ sf_status sf_session_decode(sf_session *s, const int32_t *ids, float *logits, sf
 }
 
 void sf_session_set_graphs(sf_session *s, int on) {
-  s->graphs = on != 0;
+  s->graphs = on != 0 && !s->cp; /* context-parallel steps run eagerly (engine.h) */
   if (!s->graphs && s->decode_graph) {
     s->ops->graph_free(s->ctx, s->decode_graph);
     s->decode_graph = NULL;
@@ -85,11 +86,18 @@ sf_status sf_session_logits_ready(sf_session *s, sf_error *err) {
   return SF_OK;
 }
 
-sf_status sf_session_sample(sf_session *s, int32_t *out_ids, sf_error *err) {
+static sf_status sample(sf_session *s, int32_t *out_ids, sf_error *err) {
   SF_TRY(sf_session_logits_ready(s, err));
   sf_sample_params p = {.batch = s->batch, .vocab = s->vocab, .logits = s->logits,
                         .logits_row_stride = s->vocab, .top_k = 1, .temperature = 0.0f,
                         .seed = 0, .step = 0, .out_ids = s->d_sampled};
   if (s->ops->sample(s->ctx, &p, err) != SF_OK) return sf_fail_context(err, "sample");
   return s->ops->download(s->ctx, out_ids, s->d_sampled, (size_t)s->batch * sizeof(int32_t), err);
+}
+
+/* Every rank of a context-parallel group holds the same logits, so each
+ * samples on its own; the call still agrees its status. */
+sf_status sf_session_sample(sf_session *s, int32_t *out_ids, sf_error *err) {
+  s->cp_shared = 0;
+  return sf_engine_cp_end(s, sample(s, out_ids, err), err);
 }

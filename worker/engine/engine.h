@@ -46,6 +46,40 @@ sf_status sf_session_create(const sf_model *model, int32_t batch, int64_t max_le
                             int64_t chunk_tokens, sf_session **out, sf_error *err);
 void sf_session_free(sf_session *s);
 
+/* Context parallel (issue 8; docs/context-parallel.md): a session of one
+ * rank of a group of k = t->size ranks (t: parallel/transport_api.h; each
+ * rank holds the same model) that run the same batch together. Every call
+ * on such a session is collective: all ranks make it with the same
+ * arguments (the whole prompts, the same decode ids) and it returns the
+ * same status on every rank (one rank's failure is every rank's, through
+ * t->agree). What each rank holds:
+ *   Transformer  the prompt cut into 2k zigzag blocks, rank r holding blocks
+ *                r and 2k-1-r (rotary at their global positions); prefill
+ *                is ring attention over the group; the decode token at
+ *                position p is stored by rank p mod k and every rank attends
+ *                over its own shard, the k partial outputs merged by
+ *                log-sum-exp (the same on every rank). The KV cache of a
+ *                rank holds ceil(max_len / k) + 2 positions per sequence.
+ *   Mamba-1/2    the prompt cut into k contiguous pieces, layer states
+ *                passed rank r -> r+1 per layer (a wavefront); the final
+ *                states, on rank k-1, are then sent to every rank, so decode
+ *                is replicated (state is small).
+ * Activation scratch is sized for one rank's share of max_len tokens per
+ * sequence. After the prefill the last prompt token's hidden row is
+ * all-gathered, so every rank computes the same logits; decode activations
+ * are replicated, so every rank ends each step with the same logits as a
+ * one-rank session (up to the order of the attention sums). Restrictions:
+ * the whole prompt goes in one sf_session_prefill call on a fresh (or
+ * reset) session, every sequence has >= 1 token, no all_logits, and decode
+ * steps run without backend graphs (the step's host-side agreement and
+ * per-call scratch cannot be captured). A one-rank group (k = 1) is a
+ * plain session run through the same code. */
+typedef struct sf_transport sf_transport;
+sf_status sf_session_create_parallel(const sf_model *model, int32_t batch, int64_t max_len,
+                                     sf_transport *t, sf_session **out, sf_error *err);
+/* The session's group, NULL for a one-rank session. */
+sf_transport *sf_session_transport(const sf_session *s);
+
 /* Every sequence back to length 0 (state and cache zeroed). */
 sf_status sf_session_reset(sf_session *s, sf_error *err);
 

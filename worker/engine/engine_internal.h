@@ -81,6 +81,23 @@ struct sf_session {
   void *decode_graph;
   void *graph_workspace;    /* ctx->workspace when it was captured */
 
+  /* Context parallel (sf_session_create_parallel, parallel.c): the group,
+   * NULL for a one-rank session. */
+  sf_transport *cp;
+  int cp_rank, cp_k;
+  int64_t cache_cap;        /* KV positions per sequence in this rank's cache (max_len alone) */
+  int64_t *cp_prompt;       /* host [batch]: each sequence's prompt length (global) */
+  int64_t *cp_kv;           /* host [batch]: tokens this rank's KV cache holds */
+  int32_t *cp_owner;        /* host [batch]: the rank holding each sequence's last prompt token */
+  int32_t *d_cp_dec_len;    /* [batch] decode: 1 where this rank stores the token's K/V, else 0 */
+  void *cp_rows;            /* [k * batch, d_model] (rdt): every rank's last rows, all-gathered */
+  /* A failure of one rank inside a context-parallel pass: the rank skips its
+   * remaining ops but keeps calling the pass's collectives (so no peer waits
+   * for it) and the pass ends with t->agree; cp_shared: the failure came
+   * back from a collective, so every rank has it already. */
+  sf_status cp_st;
+  int cp_shared;
+
   /* Backend memory: one arena for everything sized at creation, plus the
    * allocations made later (all-token logits). */
   void *allocs[SF_SESSION_MAX_ALLOCS];
@@ -96,6 +113,41 @@ typedef struct sf_pass {
   sf_seqs seqs;             /* prefill */
   int has_initial_state;    /* prefill: some sequence had tokens before */
 } sf_pass;
+
+/* A layer's steps run while st is SF_OK (st starts as s->cp_st): after a
+ * failure the rest are skipped, and in a context-parallel pass the layer
+ * still makes its collective calls (see cp_st). OP adds `what` as context. */
+#define SF_LAYER_STEP(st, expr)                  \
+  do {                                           \
+    if ((st) == SF_OK) (st) = (expr);            \
+  } while (0)
+#define SF_LAYER_OP(st, expr, ...)                                          \
+  do {                                                                      \
+    if ((st) == SF_OK && (expr) != SF_OK) (st) = sf_fail_context(err, __VA_ARGS__); \
+  } while (0)
+
+/* Context parallel (parallel.c). Prefill and decode of a session with a
+ * group (called by sf_session_prefill / sf_session_decode). */
+sf_status sf_engine_cp_prefill(sf_session *s, const sf_batch_input *in, float *last_logits,
+                               float *all_logits, sf_error *err);
+sf_status sf_engine_cp_decode(sf_session *s, const int32_t *ids, float *logits, sf_error *err);
+/* The end of a collective call: rc agreed over the group (nothing for a
+ * one-rank session, or when rc came back from a collective already). */
+sf_status sf_engine_cp_end(sf_session *s, sf_status rc, sf_error *err);
+/* st after a layer's collective call returned rc. shared: the collective
+ * agrees its status itself (ring attention, decode attention), so its
+ * failure is every rank's and ends the pass at once (s->cp_shared; the
+ * layer returns); else (Mamba's state hand-overs) the failure is this
+ * rank's, which keeps up. st keeps this rank's own earlier failure; the
+ * collective wrote into err only when st was SF_OK (pass it a scratch
+ * error otherwise). */
+sf_status sf_engine_cp_after(sf_session *s, sf_status st, sf_status rc, int shared, sf_error *err,
+                             const char *what);
+
+/* The prefill's input checks (prefill.c): lens, ids, room; fills s->h_inoff
+ * and *max_new (the longest sequence's new tokens). */
+sf_status sf_engine_check_input(sf_session *s, const sf_batch_input *in, int64_t *max_new,
+                                sf_error *err);
 
 /* Backend allocation tracked by the session (freed with it). */
 sf_status sf_session_alloc(sf_session *s, size_t bytes, void **ptr, sf_error *err);

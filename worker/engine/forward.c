@@ -21,15 +21,28 @@ sf_norm_params sf_engine_norm_of_x(const sf_session *s, sf_norm_kind kind, const
                           .out_row_stride = c->d_model};
 }
 
+/* One rank alone: the first failure returns. In a context-parallel pass
+ * (s->cp) a failure is kept in s->cp_st and the remaining layers still
+ * make their collective calls (the layers skip their ops: SF_LAYER_OP), so
+ * no peer is left waiting; the caller agrees the status at the end
+ * (sf_engine_cp_end). A collective's own failure (s->cp_shared) is every
+ * rank's already and returns at once. The caller sets cp_st (SF_OK, or a
+ * failure of its own before the body) and clears cp_shared. */
 sf_status sf_forward_body(sf_session *s, const sf_pass *pass, sf_error *err) {
   const sf_model *m = s->model;
   const sf_model_config *c = &m->cfg;
+  if (!s->cp) s->cp_st = SF_OK;
   sf_embedding_params e = {
       .dtype = s->dt, .out_f32 = s->x_f32, .n_tokens = pass->rows, .d = c->d_model, .vocab = c->vocab_size,
       .ids = s->d_ids, .table = m->embed->data, .table_row_stride = c->d_model,
       .out = s->x, .out_row_stride = c->d_model};
-  if (s->ops->embedding(s->ctx, &e, err) != SF_OK) return sf_fail_context(err, "embedding");
+  if (s->cp_st == SF_OK && s->ops->embedding(s->ctx, &e, err) != SF_OK) {
+    sf_fail_context(err, "embedding");
+    if (!s->cp) return err->code;
+    s->cp_st = err->code;
+  }
   for (int32_t l = 0; l < c->n_layers; l++) {
+    const sf_status before = s->cp_st;
     sf_status rc;
     switch (c->arch) {
       case SF_ARCH_MAMBA1: rc = sf_mamba1_layer_forward(s, pass, l, err); break;
@@ -37,9 +50,14 @@ sf_status sf_forward_body(sf_session *s, const sf_pass *pass, sf_error *err) {
       case SF_ARCH_TRANSFORMER: rc = sf_transformer_layer_forward(s, pass, l, err); break;
       default: return sf_fail(err, SF_ERR_INTERNAL, "forward: unknown architecture %d", (int)c->arch);
     }
-    if (rc != SF_OK) return sf_fail_context(err, "layer %d", (int)l);
+    if (rc != SF_OK && before == SF_OK) {
+      sf_fail_context(err, "layer %d", (int)l);
+      if (!s->cp) return rc;
+      s->cp_st = rc;
+    }
+    if (s->cp_shared) return rc;
   }
-  return SF_OK;
+  return s->cp_st;
 }
 
 sf_status sf_forward_head(sf_session *s, void *src, int64_t rows, float *logits, sf_error *err) {

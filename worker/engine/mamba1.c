@@ -7,8 +7,12 @@
  *   y = selective_scan(xc, delta, A, B, C, D, z, delta_bias = dt_proj.bias,
  *                      softplus)                (carries the SSM state)
  *   x += out_proj(y)                            (residual add in the GEMM)
- * Decode runs the same with conv1d_update and selective_state_update. */
+ * Decode runs the same with conv1d_update and selective_state_update.
+ * Context-parallel prefill: the conv and SSM states arrive from the previous
+ * rank before the conv (sf_cp_mamba_layer_begin: has_initial_state) and
+ * leave for the next one once the scan has written them (_end). */
 #include "engine/engine_internal.h"
+#include "parallel/cp_mamba.h"
 
 sf_status sf_mamba1_layer_forward(sf_session *s, const sf_pass *pass, int32_t layer, sf_error *err) {
   const sf_model_config *c = &s->model->cfg;
@@ -19,31 +23,42 @@ sf_status sf_mamba1_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
   void *xz = s->buf[0], *xc = s->buf[1], *xdbl = s->buf[2], *delta = s->buf[3], *y = s->buf[4];
   void *conv_state = sf_elem(s->conv_state, layer * s->conv_layer_elems, esz);
   float *ssm_state = s->ssm_state + layer * s->ssm_layer_elems;
+  const int cp = s->cp && !pass->decode;
+  const sf_cp_mamba_state cst = {.conv = conv_state, .conv_bytes = (size_t)s->conv_layer_elems * esz,
+                                 .ssm = ssm_state, .ssm_bytes = (size_t)s->ssm_layer_elems * sizeof(float)};
+  sf_status st = s->cp_st;
+  sf_error ce;
 
   sf_norm_params n = sf_engine_norm_of_x(s, SF_NORM_RMS, s->x, rows, w->norm_w, NULL, s->h);
-  if (s->ops->norm(s->ctx, &n, err) != SF_OK) return sf_fail_context(err, "norm");
-  SF_TRY(sf_engine_gemm(s, rows, 2 * di, d, s->h, d, w->in_proj_w, NULL, xz, 2 * di, 0, "in_proj", err));
+  SF_LAYER_OP(st, s->ops->norm(s->ctx, &n, err), "norm");
+  SF_LAYER_STEP(st, sf_engine_gemm(s, rows, 2 * di, d, s->h, d, w->in_proj_w, NULL, xz, 2 * di, 0, "in_proj", err));
 
+  int has_init = pass->has_initial_state;
+  if (cp) {
+    const sf_status rc = sf_cp_mamba_layer_begin(s->cp, &cst, pass->has_initial_state, &has_init,
+                                                 st == SF_OK ? err : &ce);
+    st = sf_engine_cp_after(s, st, rc, 0, err, "context-parallel states in");
+  }
   if (pass->decode) {
     sf_conv1d_update_params cv = {
         .dtype = s->dt, .batch = s->batch, .dim = di, .width = c->d_conv, .silu = 1,
         .x = xz, .x_batch_stride = 2 * di, .weight = w->conv_w->data,
         .bias = w->conv_b ? w->conv_b->data : NULL, .conv_state = conv_state,
         .state_batch_stride = di * (c->d_conv - 1), .out = xc, .out_batch_stride = di};
-    if (s->ops->conv1d_update(s->ctx, &cv, err) != SF_OK) return sf_fail_context(err, "conv1d_update");
+    SF_LAYER_OP(st, s->ops->conv1d_update(s->ctx, &cv, err), "conv1d_update");
   } else {
     sf_conv1d_params cv = {
         .dtype = s->dt, .dim = di, .width = c->d_conv, .silu = 1, .seqs = pass->seqs,
         .x = xz, .x_token_stride = 2 * di, .weight = w->conv_w->data,
         .bias = w->conv_b ? w->conv_b->data : NULL, .conv_state = conv_state,
-        .state_batch_stride = di * (c->d_conv - 1), .has_initial_state = pass->has_initial_state,
+        .state_batch_stride = di * (c->d_conv - 1), .has_initial_state = has_init,
         .out = xc, .out_token_stride = di};
-    if (s->ops->conv1d(s->ctx, &cv, err) != SF_OK) return sf_fail_context(err, "conv1d");
+    SF_LAYER_OP(st, s->ops->conv1d(s->ctx, &cv, err), "conv1d");
   }
 
-  SF_TRY(sf_engine_gemm(s, rows, wdbl, di, xc, di, w->x_proj_w, NULL, xdbl, wdbl, 0, "x_proj", err));
+  SF_LAYER_STEP(st, sf_engine_gemm(s, rows, wdbl, di, xc, di, w->x_proj_w, NULL, xdbl, wdbl, 0, "x_proj", err));
   /* dt_proj over the first dt_rank columns of x_dbl (lda = its full width). */
-  SF_TRY(sf_engine_gemm(s, rows, di, R, xdbl, wdbl, w->dt_proj_w, NULL, delta, di, 0, "dt_proj", err));
+  SF_LAYER_STEP(st, sf_engine_gemm(s, rows, di, R, xdbl, wdbl, w->dt_proj_w, NULL, delta, di, 0, "dt_proj", err));
 
   const void *B = sf_elem(xdbl, R, esz), *C = sf_elem(xdbl, R + N, esz);
   const void *z = sf_elem(xz, di, esz);
@@ -57,8 +72,7 @@ sf_status sf_mamba1_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
         .B = B, .B_batch_stride = wdbl, .C = C, .C_batch_stride = wdbl, .D = D,
         .z = z, .z_batch_stride = 2 * di, .state = ssm_state, .state_batch_stride = di * N,
         .out = y, .out_batch_stride = di};
-    if (s->ops->selective_state_update(s->ctx, &u, err) != SF_OK)
-      return sf_fail_context(err, "selective_state_update");
+    SF_LAYER_OP(st, s->ops->selective_state_update(s->ctx, &u, err), "selective_state_update");
   } else {
     sf_selective_scan_params sc = {
         .dtype = s->dt, .dim = di, .d_state = (int32_t)N, .chunk_size = 0, .seqs = pass->seqs,
@@ -66,8 +80,13 @@ sf_status sf_mamba1_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
         .delta_bias = dt_bias, .delta_softplus = 1, .A = (const float *)w->A->data,
         .B = B, .B_token_stride = wdbl, .C = C, .C_token_stride = wdbl, .D = D,
         .z = z, .z_token_stride = 2 * di, .state = ssm_state, .state_batch_stride = di * N,
-        .has_initial_state = pass->has_initial_state, .out = y, .out_token_stride = di};
-    if (s->ops->selective_scan(s->ctx, &sc, err) != SF_OK) return sf_fail_context(err, "selective_scan");
+        .has_initial_state = has_init, .out = y, .out_token_stride = di};
+    SF_LAYER_OP(st, s->ops->selective_scan(s->ctx, &sc, err), "selective_scan");
   }
-  return sf_engine_gemm(s, rows, d, di, y, di, w->out_proj_w, NULL, s->x, d, 1, "out_proj", err);
+  if (cp) {
+    const sf_status rc = sf_cp_mamba_layer_end(s->cp, &cst, st == SF_OK ? err : &ce);
+    st = sf_engine_cp_after(s, st, rc, 0, err, "context-parallel states out");
+  }
+  SF_LAYER_STEP(st, sf_engine_gemm(s, rows, d, di, y, di, w->out_proj_w, NULL, s->x, d, 1, "out_proj", err));
+  return st;
 }

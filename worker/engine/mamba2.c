@@ -7,10 +7,13 @@
  *   y = SSD(xs, dt, A, B, C, D, dt_bias, softplus, chunk_size)   (carries the state)
  *   y = RMSNorm(y * SiLU(z)) per group of d_inner / ng channels, times gate_norm_w
  *   x += out_proj(y)                                       (residual add in the GEMM)
- * Decode: conv1d_update and ssd_update. */
+ * Decode: conv1d_update and ssd_update. Context-parallel prefill: the states
+ * arrive from the previous rank before the conv and leave for the next one
+ * after the SSD (cp_mamba.h), as in mamba1.c. */
 #include <math.h>
 
 #include "engine/engine_internal.h"
+#include "parallel/cp_mamba.h"
 
 sf_status sf_mamba2_layer_forward(sf_session *s, const sf_pass *pass, int32_t layer, sf_error *err) {
   const sf_model_config *c = &s->model->cfg;
@@ -23,11 +26,16 @@ sf_status sf_mamba2_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
   void *conv_state = sf_elem(s->conv_state, layer * s->conv_layer_elems, esz);
   float *ssm_state = s->ssm_state + layer * s->ssm_layer_elems;
   const int64_t ssm_batch_stride = (int64_t)c->ssm_heads * c->ssm_head_dim * c->d_state;
+  const int cp = s->cp && !pass->decode;
+  const sf_cp_mamba_state cst = {.conv = conv_state, .conv_bytes = (size_t)s->conv_layer_elems * esz,
+                                 .ssm = ssm_state, .ssm_bytes = (size_t)s->ssm_layer_elems * sizeof(float)};
+  sf_status st = s->cp_st;
+  sf_error ce;
 
   sf_norm_params n = sf_engine_norm_of_x(s, SF_NORM_RMS, s->x, rows, w->norm_w, NULL, s->h);
-  if (s->ops->norm(s->ctx, &n, err) != SF_OK) return sf_fail_context(err, "norm");
-  SF_TRY(sf_engine_gemm(s, rows, wproj, d, s->h, d, w->in_proj_w, NULL, zxbcdt, wproj, 0,
-                        "in_proj", err));
+  SF_LAYER_OP(st, s->ops->norm(s->ctx, &n, err), "norm");
+  SF_LAYER_STEP(st, sf_engine_gemm(s, rows, wproj, d, s->h, d, w->in_proj_w, NULL, zxbcdt, wproj, 0,
+                                   "in_proj", err));
 
   const void *z = zxbcdt, *xbc_in = sf_elem(zxbcdt, di, esz);
   const void *dt = sf_elem(zxbcdt, 2 * di + 2 * gn, esz);
@@ -40,7 +48,7 @@ sf_status sf_mamba2_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
         .x = xbc_in, .x_batch_stride = wproj, .weight = w->conv_w->data,
         .bias = w->conv_b ? w->conv_b->data : NULL, .conv_state = conv_state,
         .state_batch_stride = cd * (c->d_conv - 1), .out = xbc, .out_batch_stride = cd};
-    if (s->ops->conv1d_update(s->ctx, &cv, err) != SF_OK) return sf_fail_context(err, "conv1d_update");
+    SF_LAYER_OP(st, s->ops->conv1d_update(s->ctx, &cv, err), "conv1d_update");
     sf_ssd_update_params u = {
         .dtype = s->dt, .batch = s->batch, .n_heads = c->ssm_heads, .head_dim = c->ssm_head_dim,
         .n_groups = c->n_groups, .d_state = c->d_state, .x = xbc, .x_batch_stride = cd,
@@ -48,15 +56,21 @@ sf_status sf_mamba2_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
         .dt_min = 0.0f, .dt_max = INFINITY, .A = (const float *)w->A->data,
         .B = B, .B_batch_stride = cd, .C = C, .C_batch_stride = cd, .D = D, .z = NULL,
         .state = ssm_state, .state_batch_stride = ssm_batch_stride, .out = y, .out_batch_stride = di};
-    if (s->ops->ssd_update(s->ctx, &u, err) != SF_OK) return sf_fail_context(err, "ssd_update");
+    SF_LAYER_OP(st, s->ops->ssd_update(s->ctx, &u, err), "ssd_update");
   } else {
+    int has_init = pass->has_initial_state;
+    if (cp) {
+      const sf_status rc = sf_cp_mamba_layer_begin(s->cp, &cst, pass->has_initial_state, &has_init,
+                                                   st == SF_OK ? err : &ce);
+      st = sf_engine_cp_after(s, st, rc, 0, err, "context-parallel states in");
+    }
     sf_conv1d_params cv = {
         .dtype = s->dt, .dim = cd, .width = c->d_conv, .silu = 1, .seqs = pass->seqs,
         .x = xbc_in, .x_token_stride = wproj, .weight = w->conv_w->data,
         .bias = w->conv_b ? w->conv_b->data : NULL, .conv_state = conv_state,
-        .state_batch_stride = cd * (c->d_conv - 1), .has_initial_state = pass->has_initial_state,
+        .state_batch_stride = cd * (c->d_conv - 1), .has_initial_state = has_init,
         .out = xbc, .out_token_stride = cd};
-    if (s->ops->conv1d(s->ctx, &cv, err) != SF_OK) return sf_fail_context(err, "conv1d");
+    SF_LAYER_OP(st, s->ops->conv1d(s->ctx, &cv, err), "conv1d");
     sf_ssd_params sc = {
         .dtype = s->dt, .n_heads = c->ssm_heads, .head_dim = c->ssm_head_dim,
         .n_groups = c->n_groups, .d_state = c->d_state, .chunk_size = c->chunk_size,
@@ -64,14 +78,19 @@ sf_status sf_mamba2_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
         .dt_bias = dt_bias, .dt_softplus = 1, .dt_min = 0.0f, .dt_max = INFINITY,
         .A = (const float *)w->A->data, .B = B, .B_token_stride = cd, .C = C, .C_token_stride = cd,
         .D = D, .z = NULL, .state = ssm_state, .state_batch_stride = ssm_batch_stride,
-        .has_initial_state = pass->has_initial_state, .out = y, .out_token_stride = di};
-    if (s->ops->ssd(s->ctx, &sc, err) != SF_OK) return sf_fail_context(err, "ssd");
+        .has_initial_state = has_init, .out = y, .out_token_stride = di};
+    SF_LAYER_OP(st, s->ops->ssd(s->ctx, &sc, err), "ssd");
+    if (cp) {
+      const sf_status rc = sf_cp_mamba_layer_end(s->cp, &cst, st == SF_OK ? err : &ce);
+      st = sf_engine_cp_after(s, st, rc, 0, err, "context-parallel states out");
+    }
   }
 
   sf_norm_params g = {.kind = SF_NORM_GATED_RMS, .dtype = s->dt, .n_rows = rows, .d = di,
                       .group_size = di / c->n_groups, .eps = c->norm_eps, .x = y,
                       .x_row_stride = di, .z = z, .z_row_stride = wproj,
                       .weight = w->gate_norm_w->data, .out = y, .out_row_stride = di};
-  if (s->ops->norm(s->ctx, &g, err) != SF_OK) return sf_fail_context(err, "gated norm");
-  return sf_engine_gemm(s, rows, d, di, y, di, w->out_proj_w, NULL, s->x, d, 1, "out_proj", err);
+  SF_LAYER_OP(st, s->ops->norm(s->ctx, &g, err), "gated norm");
+  SF_LAYER_STEP(st, sf_engine_gemm(s, rows, d, di, y, di, w->out_proj_w, NULL, s->x, d, 1, "out_proj", err));
+  return st;
 }

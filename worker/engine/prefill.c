@@ -5,14 +5,15 @@
  * over them; the state (Mamba) or KV cache (Transformer) carries between
  * chunks. Each sequence's last token's hidden row is gathered (through the
  * embedding op, the hidden rows as its table) when its chunk passes, and the
- * head runs once at the end over those rows. */
+ * head runs once at the end over those rows. A context-parallel session
+ * takes another road (parallel.c). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/engine_internal.h"
 
-static sf_status check_input(sf_session *s, const sf_batch_input *in, int64_t *max_new,
-                             sf_error *err) {
+sf_status sf_engine_check_input(sf_session *s, const sf_batch_input *in, int64_t *max_new,
+                                sf_error *err) {
   if (!in || !in->lens || !in->ids)
     return sf_fail(err, SF_ERR_ARG, "prefill: ids and lens are required");
   if (in->layout != SF_BATCH_PADDED && in->layout != SF_BATCH_VARLEN)
@@ -126,8 +127,9 @@ static sf_status run_chunk(sf_session *s, const sf_batch_input *in, int64_t off,
 
 sf_status sf_session_prefill(sf_session *s, const sf_batch_input *in, float *last_logits,
                              float *all_logits, sf_error *err) {
+  if (s->cp) return sf_engine_cp_prefill(s, in, last_logits, all_logits, err);
   int64_t max_new = 0;
-  SF_TRY(check_input(s, in, &max_new, err));
+  SF_TRY(sf_engine_check_input(s, in, &max_new, err));
   if (max_new == 0) return SF_OK;
   if (all_logits && !s->logits_all) {
     void *p;

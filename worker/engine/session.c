@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "engine/engine_internal.h"
+#include "parallel/transport_api.h"
 
 sf_status sf_session_alloc(sf_session *s, size_t bytes, void **ptr, sf_error *err) {
   if (s->n_allocs >= SF_SESSION_MAX_ALLOCS)
@@ -48,7 +49,7 @@ static void plan_family(sf_session *s) {
       s->buf_width[1] = ((int64_t)c->n_heads + 2 * (int64_t)c->n_kv_heads) * hd;
       s->buf_width[2] = (int64_t)c->n_heads * hd;
       s->buf_width[3] = c->d_ff;
-      s->kv_layer_elems = b * s->max_len * c->n_kv_heads * hd;
+      s->kv_layer_elems = b * s->cache_cap * c->n_kv_heads * hd;
       break;
     }
   }
@@ -105,6 +106,7 @@ static sf_status allocate(sf_session *s, sf_error *err) {
   plan_buf(&a, &s->d_dec_len, (size_t)b * sizeof(int32_t));
   plan_buf(&a, &s->d_gather, (size_t)b * sizeof(int32_t));
   plan_buf(&a, &s->d_sampled, (size_t)b * sizeof(int32_t));
+  if (s->cp) plan_buf(&a, &s->d_cp_dec_len, (size_t)b * sizeof(int32_t));
 
   /* scratch */
   plan_buf(&a, &s->x, (size_t)rows * dm * s->rsz);
@@ -113,6 +115,7 @@ static sf_status allocate(sf_session *s, sf_error *err) {
     if (s->buf_width[i]) plan_buf(&a, &s->buf[i], (size_t)(rows * s->buf_width[i]) * esz);
   plan_buf(&a, &s->last_h, (size_t)b * dm * s->rsz);
   plan_buf(&a, &s->logits, (size_t)b * (size_t)s->vocab * sizeof(float));
+  if (s->cp) plan_buf(&a, &s->cp_rows, (size_t)s->cp_k * (size_t)b * dm * s->rsz);
   s->scratch_bytes = (int64_t)(a.bytes - state_end);
 
   void *arena;
@@ -130,8 +133,14 @@ static sf_status allocate(sf_session *s, sf_error *err) {
   return SF_OK;
 }
 
-sf_status sf_session_create(const sf_model *model, int32_t batch, int64_t max_len,
-                            int64_t chunk_tokens, sf_session **out, sf_error *err) {
+/* chunk_tokens here is what the caller asked for; with a group t it is
+ * ignored: a rank's share of max_len tokens per sequence (its most rows in
+ * the one prefill pass) sizes the scratch, and its share of the positions
+ * the KV cache (cp_shard.h's bounds: a zigzag share is at most
+ * 2 ceil(L / 2k) tokens, a Mamba piece ceil(L / k), and a rank stores at
+ * most ceil(P / k) + 2 of positions [0, P) with decode tokens). */
+static sf_status create(const sf_model *model, int32_t batch, int64_t max_len, int64_t chunk_tokens,
+                        sf_transport *t, sf_session **out, sf_error *err) {
   *out = NULL;
   if (!model || !model->ctx || !model->ctx->ops)
     return sf_fail(err, SF_ERR_ARG, "session: the model has no backend");
@@ -151,6 +160,19 @@ sf_status sf_session_create(const sf_model *model, int32_t batch, int64_t max_le
     return sf_fail(err, SF_ERR_ARG, "session: bad attention shape (heads %d, kv heads %d, rot_dim %d)",
                    (int)c->n_heads, (int)c->n_kv_heads, (int)c->rot_dim);
 
+  if (t && (t->size < 1 || t->rank < 0 || t->rank >= t->size))
+    return sf_fail(err, SF_ERR_ARG, "session: bad context-parallel group (rank %d of %d)", t->rank, t->size);
+  int64_t cache_cap = max_len;
+  if (t) {
+    const int64_t k = t->size;
+    if (c->arch == SF_ARCH_TRANSFORMER) {
+      chunk_tokens = 2 * ((max_len + 2 * k - 1) / (2 * k));
+      cache_cap = (max_len + k - 1) / k + 2;
+      if (cache_cap > max_len) cache_cap = max_len;
+    } else {
+      chunk_tokens = (max_len + k - 1) / k;
+    }
+  }
   if (chunk_tokens == 0 || chunk_tokens > max_len) chunk_tokens = max_len;
   if ((int64_t)batch * chunk_tokens > INT32_MAX)
     return sf_fail(err, SF_ERR_UNSUPPORTED,
@@ -167,7 +189,11 @@ sf_status sf_session_create(const sf_model *model, int32_t batch, int64_t max_le
   s->rdt = SF_F32;
   s->rsz = sizeof(float);
   s->x_f32 = s->dt != SF_F32;
-  s->graphs = 1;
+  s->graphs = t == NULL; /* context-parallel decode steps run eagerly (engine.h) */
+  s->cp = t;
+  s->cp_rank = t ? t->rank : 0;
+  s->cp_k = t ? t->size : 1;
+  s->cache_cap = cache_cap;
   s->batch = batch;
   s->vocab = c->vocab_size;
   s->d_model = c->d_model;
@@ -186,7 +212,10 @@ sf_status sf_session_create(const sf_model *model, int32_t batch, int64_t max_le
   s->h_gather_b = calloc(b, sizeof *s->h_gather_b);
   s->h_cache_len = calloc(b, sizeof *s->h_cache_len);
   s->h_inoff = calloc(b, sizeof *s->h_inoff);
-  if (!s->h_cache_len || !s->h_inoff || !s->len || !s->h_ids || !s->h_pos || !s->h_start || !s->h_seqlen || !s->h_past ||
+  s->cp_prompt = calloc(b, sizeof *s->cp_prompt);
+  s->cp_kv = calloc(b, sizeof *s->cp_kv);
+  s->cp_owner = calloc(b, sizeof *s->cp_owner);
+  if (!s->cp_prompt || !s->cp_kv || !s->cp_owner || !s->h_cache_len || !s->h_inoff || !s->len || !s->h_ids || !s->h_pos || !s->h_start || !s->h_seqlen || !s->h_past ||
       !s->h_gather || !s->h_gather_b) {
     sf_session_free(s);
     return sf_fail(err, SF_ERR_NOMEM, "session: out of host memory");
@@ -194,12 +223,31 @@ sf_status sf_session_create(const sf_model *model, int32_t batch, int64_t max_le
   plan_family(s);
   if (allocate(s, err) != SF_OK) {
     sf_session_free(s);
+    if (t)
+      return sf_fail_context(err, "session (batch %d, max_len %lld, rank %d of a context-parallel group of %d: "
+                             "%lld tokens per sequence, %lld KV positions)",
+                             (int)batch, (long long)max_len, t->rank, t->size, (long long)chunk_tokens,
+                             (long long)cache_cap);
     return sf_fail_context(err, "session (batch %d, max_len %lld, chunk %lld)", (int)batch,
                            (long long)max_len, (long long)chunk_tokens);
   }
   *out = s;
   return SF_OK;
 }
+
+sf_status sf_session_create(const sf_model *model, int32_t batch, int64_t max_len,
+                            int64_t chunk_tokens, sf_session **out, sf_error *err) {
+  return create(model, batch, max_len, chunk_tokens, NULL, out, err);
+}
+
+sf_status sf_session_create_parallel(const sf_model *model, int32_t batch, int64_t max_len,
+                                     sf_transport *t, sf_session **out, sf_error *err) {
+  *out = NULL;
+  if (!t) return sf_fail(err, SF_ERR_ARG, "session: a context-parallel session needs its group's transport");
+  return create(model, batch, max_len, 0, t, out, err);
+}
+
+sf_transport *sf_session_transport(const sf_session *s) { return s->cp; }
 
 void sf_session_free(sf_session *s) {
   if (!s) return;
@@ -215,10 +263,13 @@ void sf_session_free(sf_session *s) {
   free(s->h_gather_b);
   free(s->h_cache_len);
   free(s->h_inoff);
+  free(s->cp_prompt);
+  free(s->cp_kv);
+  free(s->cp_owner);
   free(s);
 }
 
-sf_status sf_session_reset(sf_session *s, sf_error *err) {
+static sf_status reset(sf_session *s, sf_error *err) {
   const sf_model_config *c = &s->model->cfg;
   const int64_t L = c->n_layers;
   if (c->arch == SF_ARCH_TRANSFORMER) {
@@ -230,9 +281,15 @@ sf_status sf_session_reset(sf_session *s, sf_error *err) {
     SF_TRY(s->ops->zero(s->ctx, s->conv_state, (size_t)(L * s->conv_layer_elems) * s->esz, err));
     SF_TRY(s->ops->zero(s->ctx, s->ssm_state, (size_t)(L * s->ssm_layer_elems) * sizeof(float), err));
   }
-  for (int32_t b = 0; b < s->batch; b++) s->len[b] = 0;
-  s->head_pending = 0;
   return SF_OK;
+}
+
+sf_status sf_session_reset(sf_session *s, sf_error *err) {
+  const sf_status rc = reset(s, err);
+  for (int32_t b = 0; b < s->batch; b++) s->len[b] = 0, s->cp_kv[b] = 0, s->cp_prompt[b] = 0;
+  s->head_pending = 0;
+  s->cp_shared = 0;
+  return sf_engine_cp_end(s, rc, err); /* collective for a context-parallel session */
 }
 
 int32_t sf_session_batch(const sf_session *s) { return s->batch; }

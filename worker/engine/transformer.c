@@ -10,10 +10,15 @@
  *   else:               x = x + dense(attn); x = x + mlp(LN2(x))
  *   mlp(u) = fc_out(GELU_exact(fc_in(u)))
  * Both residual adds are folded into the dense and fc_out GEMMs (accumulate,
- * with their biases). */
+ * with their biases).
+ * Context parallel (cp_attention.h): prefill stores the rank's zigzag share
+ * in its cache and runs ring attention over the group; decode stores the
+ * token where it is owned (d_cp_dec_len) and attends over the shards, the
+ * partial outputs merged by log-sum-exp on every rank. */
 #include <math.h>
 
 #include "engine/engine_internal.h"
+#include "parallel/cp_attention.h"
 
 /* Where q, k and v sit in a qkv row: offset of head 0 and stride between heads. */
 typedef struct qkv_layout {
@@ -41,6 +46,35 @@ static sf_status layer_norm(sf_session *s, int64_t rows, const sf_tensor *w, con
   return SF_OK;
 }
 
+/* Attention of a context-parallel pass over the group (a collective that
+ * agrees its own status: a failure ends the pass on every rank). */
+static sf_status cp_attention(sf_session *s, const sf_pass *pass, const qkv_layout *L, sf_kv_cache_view cache,
+                              const void *q, const void *k, const void *v, void *attn, float scale,
+                              sf_status st, sf_error *err) {
+  const sf_model_config *c = &s->model->cfg;
+  const int64_t wqkv = s->buf_width[1], hd = c->head_dim, wattn = (int64_t)c->n_heads * hd;
+  sf_error ce;
+  sf_status rc;
+  if (pass->decode) {
+    sf_cp_decode_params a = {
+        .dtype = s->dt, .batch = s->batch, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
+        .head_dim = c->head_dim, .scale = scale, .q = q, .q_batch_stride = wqkv, .q_head_stride = L->q_hs,
+        .cache = cache, .cache_len = s->h_cache_len, .num_splits = 0, .out = attn,
+        .out_batch_stride = wattn, .out_head_stride = hd};
+    rc = sf_cp_attention_decode(s->ctx, s->cp, &a, st == SF_OK ? err : &ce);
+  } else {
+    sf_cp_prefill_params a = {
+        .dtype = s->dt, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim,
+        .scale = scale, .batch = s->batch, .seq_len = s->cp_prompt, .local_start = s->h_start,
+        .q = q, .q_token_stride = wqkv, .q_head_stride = L->q_hs,
+        .k = k, .k_token_stride = wqkv, .k_head_stride = L->kv_hs,
+        .v = v, .v_token_stride = wqkv, .v_head_stride = L->kv_hs,
+        .out = attn, .out_token_stride = wattn, .out_head_stride = hd};
+    rc = sf_cp_attention_prefill(s->ctx, s->cp, &a, st == SF_OK ? err : &ce);
+  }
+  return sf_engine_cp_after(s, st, rc, 1, err, "context-parallel attention");
+}
+
 sf_status sf_transformer_layer_forward(sf_session *s, const sf_pass *pass, int32_t layer,
                                        sf_error *err) {
   const sf_model_config *c = &s->model->cfg;
@@ -50,12 +84,13 @@ sf_status sf_transformer_layer_forward(sf_session *s, const sf_pass *pass, int32
   const size_t esz = s->esz;
   void *ln2 = s->buf[0], *qkv = s->buf[1], *attn = s->buf[2], *ff = s->buf[3];
   const qkv_layout L = layout_of(c);
+  sf_status st = s->cp_st;
 
-  SF_TRY(layer_norm(s, rows, w->ln1_w, w->ln1_b, s->h, "input_layernorm", err));
+  SF_LAYER_STEP(st, layer_norm(s, rows, w->ln1_w, w->ln1_b, s->h, "input_layernorm", err));
   if (c->parallel_residual)
-    SF_TRY(layer_norm(s, rows, w->ln2_w, w->ln2_b, ln2, "post_attention_layernorm", err));
-  SF_TRY(sf_engine_gemm(s, rows, wqkv, d, s->h, d, w->qkv_w, w->qkv_b, qkv, wqkv, 0,
-                        "query_key_value", err));
+    SF_LAYER_STEP(st, layer_norm(s, rows, w->ln2_w, w->ln2_b, ln2, "post_attention_layernorm", err));
+  SF_LAYER_STEP(st, sf_engine_gemm(s, rows, wqkv, d, s->h, d, w->qkv_w, w->qkv_b, qkv, wqkv, 0,
+                                   "query_key_value", err));
 
   void *q = sf_elem(qkv, L.q_off, esz), *k = sf_elem(qkv, L.k_off, esz);
   void *v = sf_elem(qkv, L.v_off, esz);
@@ -64,53 +99,60 @@ sf_status sf_transformer_layer_forward(sf_session *s, const sf_pass *pass, int32
                           .head_dim = c->head_dim, .rot_dim = c->rot_dim, .base = c->rotary_base,
                           .x = q, .x_token_stride = wqkv, .x_head_stride = L.q_hs,
                           .positions = s->d_pos};
-    if (s->ops->rotary(s->ctx, &r, err) != SF_OK) return sf_fail_context(err, "rotary (q)");
+    SF_LAYER_OP(st, s->ops->rotary(s->ctx, &r, err), "rotary (q)");
     r.n_heads = c->n_kv_heads;
     r.x = k;
     r.x_head_stride = L.kv_hs;
-    if (s->ops->rotary(s->ctx, &r, err) != SF_OK) return sf_fail_context(err, "rotary (k)");
+    SF_LAYER_OP(st, s->ops->rotary(s->ctx, &r, err), "rotary (k)");
   }
 
   const int64_t pos_stride = (int64_t)c->n_kv_heads * hd;
   sf_kv_cache_view cache = {
       .k = sf_elem(s->k_cache, layer * s->kv_layer_elems, esz),
       .v = sf_elem(s->v_cache, layer * s->kv_layer_elems, esz),
-      .batch_stride = s->max_len * pos_stride, .pos_stride = pos_stride, .head_stride = hd,
-      .max_len = s->max_len};
-  sf_seqs dec_seqs = {.batch = s->batch, .max_len = 1, .start = s->d_dec_start, .len = s->d_dec_len};
+      .batch_stride = s->cache_cap * pos_stride, .pos_stride = pos_stride, .head_stride = hd,
+      .max_len = s->cache_cap};
+  /* Decode tokens are sequences of one (of none where another rank of a
+   * context-parallel group stores the token). */
+  sf_seqs dec_seqs = {.batch = s->batch, .max_len = 1, .start = s->d_dec_start,
+                      .len = s->cp ? s->d_cp_dec_len : s->d_dec_len};
   sf_kv_append_params ap = {
       .dtype = s->dt, .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim,
       .seqs = pass->decode ? dec_seqs : pass->seqs, .past_len = s->d_past,
       .k = k, .k_token_stride = wqkv, .k_head_stride = L.kv_hs,
       .v = v, .v_token_stride = wqkv, .v_head_stride = L.kv_hs, .cache = cache};
-  if (s->ops->kv_append(s->ctx, &ap, err) != SF_OK) return sf_fail_context(err, "kv_append");
+  SF_LAYER_OP(st, s->ops->kv_append(s->ctx, &ap, err), "kv_append");
 
   const float scale = (float)(1.0 / sqrt((double)hd));
-  if (pass->decode) {
+  if (s->cp) {
+    st = cp_attention(s, pass, &L, cache, q, k, v, attn, scale, st, err);
+    if (s->cp_shared) return st;
+  } else if (pass->decode) {
     sf_attention_decode_params a = {
         .dtype = s->dt, .batch = s->batch, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
         .head_dim = c->head_dim, .scale = scale, .q = q, .q_batch_stride = wqkv,
         .q_head_stride = L.q_hs, .cache = cache, .cache_len = s->d_cache_len, .num_splits = 0,
         .out = attn, .out_batch_stride = wattn, .out_head_stride = hd};
-    if (s->ops->attention_decode(s->ctx, &a, err) != SF_OK) return sf_fail_context(err, "attention_decode");
+    SF_LAYER_OP(st, s->ops->attention_decode(s->ctx, &a, err), "attention_decode");
   } else {
     sf_attention_params a = {
         .dtype = s->dt, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads,
         .head_dim = c->head_dim, .scale = scale, .causal = 1, .seqs = pass->seqs,
         .past_len = s->d_past, .q = q, .q_token_stride = wqkv, .q_head_stride = L.q_hs,
         .cache = cache, .out = attn, .out_token_stride = wattn, .out_head_stride = hd};
-    if (s->ops->attention(s->ctx, &a, err) != SF_OK) return sf_fail_context(err, "attention");
+    SF_LAYER_OP(st, s->ops->attention(s->ctx, &a, err), "attention");
   }
-  SF_TRY(sf_engine_gemm(s, rows, d, wattn, attn, wattn, w->dense_w, w->dense_b, s->x, d, 1,
-                        "dense", err));
+  SF_LAYER_STEP(st, sf_engine_gemm(s, rows, d, wattn, attn, wattn, w->dense_w, w->dense_b, s->x, d, 1,
+                                   "dense", err));
 
   if (!c->parallel_residual)
-    SF_TRY(layer_norm(s, rows, w->ln2_w, w->ln2_b, ln2, "post_attention_layernorm", err));
-  SF_TRY(sf_engine_gemm(s, rows, c->d_ff, d, ln2, d, w->fc_in_w, w->fc_in_b, ff, c->d_ff, 0,
-                        "dense_h_to_4h", err));
+    SF_LAYER_STEP(st, layer_norm(s, rows, w->ln2_w, w->ln2_b, ln2, "post_attention_layernorm", err));
+  SF_LAYER_STEP(st, sf_engine_gemm(s, rows, c->d_ff, d, ln2, d, w->fc_in_w, w->fc_in_b, ff, c->d_ff, 0,
+                                   "dense_h_to_4h", err));
   sf_activation_params g = {.kind = SF_ACT_GELU, .dtype = s->dt, .n_rows = rows, .d = c->d_ff,
                             .x = ff, .x_row_stride = c->d_ff, .out = ff, .out_row_stride = c->d_ff};
-  if (s->ops->activation(s->ctx, &g, err) != SF_OK) return sf_fail_context(err, "gelu");
-  return sf_engine_gemm(s, rows, d, c->d_ff, ff, c->d_ff, w->fc_out_w, w->fc_out_b, s->x, d, 1,
-                        "dense_4h_to_h", err);
+  SF_LAYER_OP(st, s->ops->activation(s->ctx, &g, err), "gelu");
+  SF_LAYER_STEP(st, sf_engine_gemm(s, rows, d, c->d_ff, ff, c->d_ff, w->fc_out_w, w->fc_out_b, s->x, d, 1,
+                                   "dense_4h_to_h", err));
+  return st;
 }

@@ -32,7 +32,7 @@
 #define SCANFLASH_PARALLEL_CP_ATTENTION_H
 
 #include "ops/op_table.h"
-#include "parallel/transport.h"
+#include "parallel/transport_api.h"
 
 #ifdef __cplusplus
 extern "C" {

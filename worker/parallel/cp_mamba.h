@@ -35,7 +35,7 @@
 
 #include <stddef.h>
 
-#include "parallel/transport.h"
+#include "parallel/transport_api.h"
 
 #ifdef __cplusplus
 extern "C" {

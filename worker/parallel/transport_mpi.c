@@ -77,6 +77,11 @@ static sf_status mpi_agree(sf_transport *t, sf_status mine, sf_error *err) {
   return sf_transport_mpi_agree(t, comm_of(t), mine, err);
 }
 
+static sf_status mpi_max_int(sf_transport *t, int mine, int *out, sf_error *err) {
+  const int rc = MPI_Allreduce(&mine, out, 1, MPI_INT, MPI_MAX, comm_of(t));
+  return rc == MPI_SUCCESS ? SF_OK : sf_transport_mpi_fail(err, rc, "max_int");
+}
+
 static void mpi_destroy(sf_transport *t) {
   mpi_impl *m = t->impl;
   MPI_Comm_free(&m->comm);
@@ -109,6 +114,7 @@ sf_status sf_transport_mpi_create(MPI_Comm comm, sf_transport **out, sf_error *e
   t->allgather = mpi_allgather;
   t->barrier = mpi_barrier;
   t->agree = mpi_agree;
+  t->max_int = mpi_max_int;
   t->destroy = mpi_destroy;
   t->impl = m;
   *out = t;

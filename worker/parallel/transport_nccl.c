@@ -101,6 +101,12 @@ static sf_status nccl_agree(sf_transport *t, sf_status mine, sf_error *err) {
   return sf_transport_mpi_agree(t, m->mpi, mine, err);
 }
 
+/* A host-side vote over the MPI duplicate; the stream is left alone. */
+static sf_status nccl_max_int(sf_transport *t, int mine, int *out, sf_error *err) {
+  const int rc = MPI_Allreduce(&mine, out, 1, MPI_INT, MPI_MAX, impl_of(t)->mpi);
+  return rc == MPI_SUCCESS ? SF_OK : sf_transport_mpi_fail(err, rc, "max_int");
+}
+
 static void nccl_destroy(sf_transport *t) {
   nccl_impl *m = impl_of(t);
   if (m->comm) ncclCommDestroy(m->comm);
@@ -172,6 +178,7 @@ sf_status sf_transport_nccl_create(MPI_Comm comm, sf_op_ctx *ctx, sf_transport *
   t->allgather = nccl_allgather;
   t->barrier = nccl_barrier;
   t->agree = nccl_agree;
+  t->max_int = nccl_max_int;
   t->destroy = nccl_destroy;
   t->impl = m;
   const sf_status st = init(t, m, comm, ctx, err);

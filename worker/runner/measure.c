@@ -1,18 +1,23 @@
 /* The measuring loop of one item: a session for its batch, then warm-ups and
  * timed repeats, each a prefill (chunk by chunk, check points between
  * chunks) and decode steps timed one by one (check points between steps).
- * See runner.h for what each number means. */
+ * See runner.h for what each number means. With a context-parallel group
+ * (t) every engine call is collective, and the check points are where the
+ * members agree (their own statuses since the last one, then whether to
+ * stop), so they all leave at the same place. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "parallel/transport_api.h"
 #include "runner/runner_internal.h"
 
 typedef enum { AT_START, AT_CHUNK, AT_STEP } rn_at;
 
 typedef struct rn_run {
   sf_runner *r;
+  sf_transport *t;            /* the item's group, or NULL */
   const sf_work_item *item;
   const sf_runner_batch *in;
   const sf_ops *ops;
@@ -24,6 +29,7 @@ typedef struct rn_run {
   int32_t *tok;               /* [B] the tokens chosen last */
   double t0, deadline;
   int warmup, run, runs;      /* what is running, for the stop message */
+  int injected;               /* runs past the point of SCANFLASH_FAIL_ITEM=KEY@G */
   rn_stop *stop;
 } rn_run;
 
@@ -43,17 +49,41 @@ static void stop_at(rn_run *x, sf_item_status status, rn_at at, int64_t i, int64
              "interrupted in %s%s (a signal, or the driver stopping the sweep); --resume runs it again", where, sub);
 }
 
-/* A check point: non-zero when the item must stop here (*x->stop says why). */
-static int must_stop(rn_run *x, rn_at at, int64_t i, int64_t n) {
-  if (x->r->cfg.poll && x->r->cfg.poll(x->r->cfg.poll_user)) {
-    stop_at(x, SF_STATUS_INTERRUPTED, at, i, n);
-    return 1;
-  }
-  if (x->deadline > 0 && sf_engine_now() > x->deadline) {
-    stop_at(x, SF_STATUS_TIMEOUT, at, i, n);
-    return 1;
-  }
+/* This rank's own reason to stop now: 2 interrupted (the poll), 1 the
+ * deadline, 0 none. */
+static int stop_reason(rn_run *x) {
+  if (x->r->cfg.poll && x->r->cfg.poll(x->r->cfg.poll_user)) return 2;
+  if (x->deadline > 0 && sf_engine_now() > x->deadline) return 1;
   return 0;
+}
+
+/* A check point: non-zero when the item must stop here, with *rc (an error:
+ * return it) or *x->stop (SF_OK in *rc) saying why. *rc is this rank's
+ * status since the last check point. In a group it is agreed first (every
+ * member then returns the lowest failed member's), then the stop is voted. */
+static int checkpoint(rn_run *x, rn_at at, int64_t i, int64_t n, sf_status *rc, sf_error *err) {
+  int why = 0;
+  if (x->t) {
+    *rc = x->t->agree(x->t, *rc, err);
+    if (*rc != SF_OK) return 1;
+    if ((*rc = x->t->max_int(x->t, stop_reason(x), &why, err)) != SF_OK) return 1;
+  } else {
+    if (*rc != SF_OK) return 1;
+    why = stop_reason(x);
+  }
+  if (!why) return 0;
+  stop_at(x, why == 2 ? SF_STATUS_INTERRUPTED : SF_STATUS_TIMEOUT, at, i, n);
+  return 1;
+}
+
+/* Testing aid (SCANFLASH_FAIL_ITEM=KEY@G): this rank's failure after the
+ * first run's prefill, which the group must carry to every member. */
+static sf_status inject(const rn_run *x, sf_error *err) {
+  const sf_runner *r = x->r;
+  if (!r->fail_key || r->fail_member < 0 || strcmp(r->fail_key, x->item->key) ||
+      r->fail_member != (x->t ? x->t->rank : 0))
+    return SF_OK;
+  return sf_fail(err, SF_ERR_INTERNAL, "injected failure on group rank %d (SCANFLASH_FAIL_ITEM)", r->fail_member);
 }
 
 /* The prompt as the engine calls that feed it: one call when the prompt fits
@@ -101,47 +131,53 @@ static int64_t longest(const rn_run *x) {
 }
 
 /* One run of the item (a warm-up when !timed). Stops at a check point leave
- * x->stop set and return SF_OK. */
+ * x->stop set and return SF_OK. Engine calls agree their statuses across a
+ * group themselves (their failures return at once); this rank's own steps
+ * (syncs, records) fail into rc, which the next check point agrees, and the
+ * run ends with an agreement too (a check point of its own). */
 static sf_status one_run(rn_run *x, int timed, sf_error *err) {
   sf_runner *r = x->r;
-  if (must_stop(x, AT_START, 0, 0)) return SF_OK;
   SF_TRY(sf_session_reset(x->s, err));
-  SF_TRY(x->ops->sync(&r->ctx, err));
+  sf_status rc = x->ops->sync(&r->ctx, err);
+  if (checkpoint(x, AT_START, 0, 0, &rc, err)) return rc;
   const double e0 = sf_nvml_energy_j(r->nvml);
   const double t0 = sf_engine_now();
   for (int64_t c = 0; c < x->n_chunks; c++) {
-    if (c > 0 && must_stop(x, AT_CHUNK, c, x->n_chunks)) return SF_OK;
+    if (c > 0 && checkpoint(x, AT_CHUNK, c, x->n_chunks, &rc, err)) return rc;
     SF_TRY(sf_session_prefill(x->s, &x->chunks[c], NULL, NULL, err));
   }
   SF_TRY(sf_session_sample(x->s, x->tok, err));
-  SF_TRY(x->ops->sync(&r->ctx, err));
+  rc = x->ops->sync(&r->ctx, err);
   const double prefill_s = sf_engine_now() - t0;
+  if (rc == SF_OK && !x->injected++) rc = inject(x, err);
 
   double decode_s = 0;
   const int64_t steps = x->gmax > 0 ? x->gmax - 1 : 0;
   for (int64_t i = 0; i < steps; i++) {
-    if (must_stop(x, AT_STEP, i, steps)) return SF_OK;
+    if (checkpoint(x, AT_STEP, i, steps, &rc, err)) return rc;
     const int64_t pos = longest(x);
     const double ts = sf_engine_now();
     SF_TRY(sf_session_decode(x->s, x->tok, NULL, err));
     SF_TRY(sf_session_sample(x->s, x->tok, err));
-    SF_TRY(x->ops->sync(&r->ctx, err));
+    rc = x->ops->sync(&r->ctx, err);
     const double lat = sf_engine_now() - ts;
     decode_s += lat;
-    if (timed) {
+    if (timed && rc == SF_OK) {
       sf_step_result st = {.repeat = x->run, .step = (int32_t)i, .position = pos, .latency_s = lat};
-      SF_TRY(rn_push_step(r, &st, err));
+      rc = rn_push_step(r, &st, err);
     }
   }
-  if (!timed) return SF_OK;
-  sf_repeat_result rep = {.repeat = x->run, .prefill_s = prefill_s, .decode_s = decode_s,
-                          .total_s = prefill_s + decode_s,
-                          .energy_j = sf_nvml_energy_j(r->nvml) - e0};
-  for (int32_t b = 0; b < x->B; b++) {
-    rep.prompt_tokens += x->in->lens[b];
-    if (x->gmax > 0) rep.generated_tokens += x->in->gen[b];
+  if (timed && rc == SF_OK) {
+    sf_repeat_result rep = {.repeat = x->run, .prefill_s = prefill_s, .decode_s = decode_s,
+                            .total_s = prefill_s + decode_s,
+                            .energy_j = sf_nvml_energy_j(r->nvml) - e0};
+    for (int32_t b = 0; b < x->B; b++) {
+      rep.prompt_tokens += x->in->lens[b];
+      if (x->gmax > 0) rep.generated_tokens += x->in->gen[b];
+    }
+    rc = rn_push_repeat(r, &rep, err);
   }
-  return rn_push_repeat(r, &rep, err);
+  return x->t ? x->t->agree(x->t, rc, err) : rc;
 }
 
 /* The largest prefill chunk per sequence whose state, activations and op
@@ -177,15 +213,22 @@ static sf_status measure(rn_run *x, rn_memory *mem, sf_error *err) {
   }
   /* The last generated token is never fed back. */
   const int64_t max_len = max_prompt + (x->gmax > 0 ? x->gmax - 1 : 0);
-  int64_t T = item->prefill_chunk > 0 && item->prefill_chunk < max_prompt ? item->prefill_chunk : max_prompt;
-  if (item->prefill_chunk <= 0) SF_TRY(chunk_for_memory(x, max_prompt, &T, err));
-  x->tok = calloc((size_t)x->B, sizeof *x->tok);
-  if (!x->tok) return sf_fail(err, SF_ERR_NOMEM, "runner: out of host memory");
-  SF_TRY(plan_chunks(x, max_prompt, T, err));
-  SF_TRY(sf_session_create(&x->r->model, x->B, max_len, T, &x->s, err));
+  /* A group takes the prompt in one pass, each rank its share. */
+  int64_t T = item->prefill_chunk > 0 && item->prefill_chunk < max_prompt && !x->t ? item->prefill_chunk : max_prompt;
+  sf_status rc = SF_OK;
+  if (item->prefill_chunk <= 0 && !x->t) rc = chunk_for_memory(x, max_prompt, &T, err);
+  if (rc == SF_OK && !(x->tok = calloc((size_t)x->B, sizeof *x->tok)))
+    rc = sf_fail(err, SF_ERR_NOMEM, "runner: out of host memory");
+  if (rc == SF_OK) rc = plan_chunks(x, max_prompt, T, err);
+  if (rc == SF_OK)
+    rc = x->t ? sf_session_create_parallel(&x->r->model, x->B, max_len, x->t, &x->s, err)
+              : sf_session_create(&x->r->model, x->B, max_len, T, &x->s, err);
+  /* Every member has its session, or none goes on. */
+  if (x->t) rc = x->t->agree(x->t, rc, err);
+  SF_TRY(rc);
   sf_session_set_graphs(x->s, !x->r->cfg.no_graphs);
   mem->state_bytes = sf_session_state_bytes(x->s);
-  mem->chunk_tokens = T;
+  mem->chunk_tokens = x->t ? sf_session_chunk_tokens(x->s) : T;
   mem->n_chunks = x->n_chunks;
 
   x->warmup = 1;
@@ -199,9 +242,9 @@ static sf_status measure(rn_run *x, rn_memory *mem, sf_error *err) {
   return SF_OK;
 }
 
-sf_status rn_measure(sf_runner *r, const sf_work_item *item, const sf_runner_batch *in, double deadline,
-                     rn_stop *stop, rn_memory *mem, sf_error *err) {
-  rn_run x = {.r = r, .item = item, .in = in, .ops = r->ctx.ops, .B = in->batch,
+sf_status rn_measure(sf_runner *r, sf_transport *t, const sf_work_item *item, const sf_runner_batch *in,
+                     double deadline, rn_stop *stop, rn_memory *mem, sf_error *err) {
+  rn_run x = {.r = r, .t = t, .item = item, .in = in, .ops = r->ctx.ops, .B = in->batch,
               .t0 = sf_engine_now(), .deadline = deadline, .stop = stop};
   stop->status = SF_STATUS_OK;
   stop->message[0] = '\0';

@@ -12,6 +12,7 @@
 
 #include "devices/backend.h"
 #include "devices/devices.h"
+#include "parallel/transport_api.h"
 #include "runner/runner_internal.h"
 
 double sf_runner_unix_now(void) {
@@ -80,11 +81,17 @@ sf_status sf_runner_create(const sf_runner_config *cfg, sf_runner **out, sf_erro
   sf_runner *r = calloc(1, sizeof *r);
   if (!r) return sf_fail(err, SF_ERR_NOMEM, "runner: out of host memory");
   r->cfg = *cfg;
+  r->fail_member = -1;
   if (cfg->fail_key && cfg->fail_key[0]) {
     r->fail_key = strdup(cfg->fail_key);
     if (!r->fail_key) {
       free(r);
       return sf_fail(err, SF_ERR_NOMEM, "runner: out of host memory");
+    }
+    char *at = strchr(r->fail_key, '@');
+    if (at) {
+      *at = '\0';
+      r->fail_member = atoi(at + 1);
     }
   }
   r->cfg.fail_key = r->fail_key;
@@ -246,7 +253,9 @@ static sf_status check_input(const sf_work_item *item, const sf_runner_batch *in
   return SF_OK;
 }
 
-/* Peak and cache bytes of the item, and the estimate with its real lengths. */
+/* Peak and cache bytes of the item, and the estimate with its real lengths
+ * (per rank of a group: the cache, activations and workspace divided by k,
+ * as the plan does). */
 static void fill_memory(const sf_runner *r, const sf_work_item *item, const sf_runner_batch *in,
                         const rn_memory *mem, sf_item_result *res) {
   const sf_model_config *c = &r->model.cfg;
@@ -264,8 +273,9 @@ static void fill_memory(const sf_runner *r, const sf_work_item *item, const sf_r
                                         : res->weights_bytes + mem->state_bytes + mem->scratch_bytes;
   sf_memory_estimate e;
   sf_model_estimate_memory(c, r->ctx.ops->act_dtype, in->batch, max_prompt, gmax,
-                           item->prefill_chunk > 0 ? item->prefill_chunk : 0, &e);
-  res->est_bytes = e.total;
+                           item->prefill_chunk > 0 && mem->cp_k <= 1 ? item->prefill_chunk : 0, &e);
+  const int64_t k = mem->cp_k > 1 ? mem->cp_k : 1;
+  res->est_bytes = e.weights + (e.cache + k - 1) / k + (e.activations + k - 1) / k + (e.workspace + k - 1) / k;
 }
 
 /* A kernels item: the harness times the op on the item's shape and checks
@@ -304,9 +314,21 @@ static sf_status run_kernels(sf_runner *r, const sf_work_item *item, const sf_mo
   return SF_OK;
 }
 
-sf_status sf_runner_run(sf_runner *r, const sf_work_item *item, const sf_runner_model *model,
-                        const sf_runner_batch *in, sf_runner_output *out, sf_error *err) {
+/* The item's own failure injected on this rank (SCANFLASH_FAIL_ITEM):
+ * 1 up front (every member decides the same, before any collective), 2 in
+ * the measurement (KEY@G on group rank G). */
+static int injected(const sf_runner *r, const sf_work_item *item, const sf_transport *t) {
+  if (!r->fail_key || strcmp(r->fail_key, item->key)) return 0;
+  if (r->fail_member < 0) return 1;
+  return r->fail_member == (t ? t->rank : 0) ? 2 : 0;
+}
+
+static sf_status run(sf_runner *r, sf_transport *t, const sf_work_item *item, const sf_runner_model *model,
+                     const sf_runner_batch *in, sf_runner_output *out, sf_error *err) {
   if (!r || !item || !out) return sf_fail(err, SF_ERR_ARG, "runner: item and output are required");
+  if (t && item->gpus <= 1)
+    return sf_fail(err, SF_ERR_ARG, "runner: item %s needs %d GPU(s): no group of %d ranks", item->key,
+                   (int)item->gpus, t->size);
   memset(out, 0, sizeof *out);
   r->n_repeats = r->n_steps = 0;
   sf_item_result *res = &out->result;
@@ -314,11 +336,13 @@ sf_status sf_runner_run(sf_runner *r, const sf_work_item *item, const sf_runner_
   const double t0 = sf_engine_now();
   const double deadline = item->timeout_s > 0 ? t0 + item->timeout_s : 0;
 
-  if (r->fail_key && !strcmp(r->fail_key, item->key)) {
+  if (injected(r, item, t) == 1) {
     sf_runner_result_set(res, SF_STATUS_ERROR, "injected failure (SCANFLASH_FAIL_ITEM)");
-  } else if (item->gpus > 1) {
-    sf_runner_result_set(res, SF_STATUS_SKIPPED, "needs %d GPUs: context-parallel items are not implemented yet",
-                         (int)item->gpus);
+  } else if (item->gpus > 1 && (!t || t->size != item->gpus)) {
+    sf_runner_result_set(res, SF_STATUS_SKIPPED,
+                         "needs %d GPUs: a context-parallel item runs on a group of %d ranks of one node "
+                         "(scanflash run hands it to one)",
+                         (int)item->gpus, (int)item->gpus);
   } else if (item->kind == SF_ITEM_KERNELS && !r->cuda) {
     sf_runner_result_set(res, SF_STATUS_SKIPPED, "kernel benchmarks need the cuda backend");
   } else if (item->kind == SF_ITEM_KERNELS) {
@@ -339,11 +363,13 @@ sf_status sf_runner_run(sf_runner *r, const sf_work_item *item, const sf_runner_
     sf_error e;
     sf_error_clear(&e);
     rn_stop stop = {.status = SF_STATUS_OK};
-    rn_memory mem = {0};
+    rn_memory mem = {.cp_k = t ? t->size : 1};
     r->ctx.mem_peak = r->ctx.mem_live; /* the item's peak, from here */
     sf_status rc = ensure_model(r, model, item->seed, &e);
     if (rc != SF_OK) sf_fail_context(&e, "building model %s", item->model);
-    else rc = rn_measure(r, item, in, deadline, &stop, &mem, &e);
+    /* A group goes on together or not at all. */
+    if (t) rc = t->agree(t, rc, &e);
+    if (rc == SF_OK) rc = rn_measure(r, t, item, in, deadline, &stop, &mem, &e);
     if (rc == SF_ERR_NOMEM) {
       /* Release everything: the next item may fit where this one did not. */
       sf_runner_drop_model(r);
@@ -356,10 +382,17 @@ sf_status sf_runner_run(sf_runner *r, const sf_work_item *item, const sf_runner_
       fill_memory(r, item, in, &mem, res);
       rn_metrics(r, item, in, res);
       if (r->nvml) sf_nvml_clocks(r->nvml, &res->sm_clock_mhz, &res->mem_clock_mhz);
-      snprintf(res->message, sizeof res->message, "prefill in %lld chunk(s) of %lld tokens%s%s%.120s",
-               (long long)mem.n_chunks, (long long)mem.chunk_tokens,
-               mem.graphs ? "; decode steps replay a CUDA graph" : "", r->energy_note[0] ? "; " : "",
-               r->energy_note);
+      if (t)
+        snprintf(res->message, sizeof res->message,
+                 "context parallel over %d ranks (%s): prefill in one pass, <= %lld tokens per sequence per "
+                 "rank; eager decode steps%s%.80s",
+                 t->size, r->model.cfg.arch == SF_ARCH_TRANSFORMER ? "ring attention, KV sharded" : "state passing",
+                 (long long)mem.chunk_tokens, r->energy_note[0] ? "; " : "", r->energy_note);
+      else
+        snprintf(res->message, sizeof res->message, "prefill in %lld chunk(s) of %lld tokens%s%s%.120s",
+                 (long long)mem.n_chunks, (long long)mem.chunk_tokens,
+                 mem.graphs ? "; decode steps replay a CUDA graph" : "", r->energy_note[0] ? "; " : "",
+                 r->energy_note);
     }
     if (res->status != SF_STATUS_OK) r->n_repeats = r->n_steps = 0;
   }
@@ -372,3 +405,17 @@ sf_status sf_runner_run(sf_runner *r, const sf_work_item *item, const sf_runner_
   for (int64_t i = 0; i < r->n_steps; i++) memcpy(r->steps[i].key, item->key, SF_KEY_LEN);
   return SF_OK;
 }
+
+sf_status sf_runner_run(sf_runner *r, const sf_work_item *item, const sf_runner_model *model,
+                        const sf_runner_batch *in, sf_runner_output *out, sf_error *err) {
+  return run(r, NULL, item, model, in, out, err);
+}
+
+sf_status sf_runner_run_group(sf_runner *r, sf_transport *t, const sf_work_item *item,
+                              const sf_runner_model *model, const sf_runner_batch *in,
+                              sf_runner_output *out, sf_error *err) {
+  if (!t) return sf_fail(err, SF_ERR_ARG, "runner: a context-parallel item needs its group's transport");
+  return run(r, t, item, model, in, out, err);
+}
+
+sf_op_ctx *sf_runner_op_ctx(sf_runner *r) { return &r->ctx; }

@@ -77,6 +77,7 @@
 #include "scanflash/records.h"
 
 typedef struct sf_runner sf_runner;
+typedef struct sf_transport sf_transport; /* parallel/transport_api.h */
 
 /* Returns non-zero when the item in hand must be abandoned now (a signal,
  * or the driver's abort): it is recorded as interrupted. */
@@ -89,7 +90,12 @@ typedef struct sf_runner_config {
   int num_threads;          /* cpu: OpenMP threads (0 = the runtime's default) */
   int no_graphs;            /* decode steps without CUDA graphs (comparisons) */
   const char *fail_key;     /* testing aid: an item with this key fails with
-                               "injected failure (SCANFLASH_FAIL_ITEM)"; NULL = none */
+                               "injected failure (SCANFLASH_FAIL_ITEM)"; NULL = none.
+                               "KEY@G": only rank G of the item's group fails, in the
+                               middle of the measurement (after the model and the
+                               session exist), so the group must carry the failure
+                               to every member (a one-rank item is its own group's
+                               rank 0) */
   sf_runner_poll_fn poll;   /* may be NULL */
   void *poll_user;
 } sf_runner_config;
@@ -144,10 +150,33 @@ void sf_runner_describe(const sf_runner *r, sf_runner_device *out);
 /* Runs item: generate and prefill items on the engine; kernels items
  * through the kernel benchmark harness (cuda backend; skipped on cpu), one
  * /kernels row with the check against the cpu reference (ref_max_rel_err);
- * items needing gpus > 1 are skipped (context parallelism is not wired into
- * the runner). in may be NULL for kernels items. */
+ * items needing gpus > 1 are skipped here (they run through
+ * sf_runner_run_group). in may be NULL for kernels items. */
 sf_status sf_runner_run(sf_runner *r, const sf_work_item *item, const sf_runner_model *model,
                         const sf_runner_batch *in, sf_runner_output *out, sf_error *err);
+
+/* A context-parallel item (gpus = k > 1) on this rank as one of the k
+ * ranks of the group t (t->size = item->gpus; docs/context-parallel.md).
+ * Every member calls it with the same item and the same batch; each builds
+ * the same model (same seed) and a context-parallel session
+ * (sf_session_create_parallel), and they measure together: the prompt in
+ * one prefill pass shared out over the group (prefill_chunk does not
+ * apply), decode steps replicated and run eagerly (no CUDA graphs). Check
+ * points are agreed: a failure of any member since the last check point
+ * becomes every member's status (through t->agree), and a stop (signal,
+ * abort, deadline) seen by any member stops all of them there (t->max_int;
+ * interrupted wins over timeout). So every member ends with the same status
+ * and no member is left waiting in a transfer; the group's leader (t->rank
+ * 0) reports its out (its own timings, which cover the group's: every
+ * prefill and step ends in an agreement; peak and cache bytes per rank;
+ * est_bytes per rank, the cache and activations divided by k), the others'
+ * out is theirs to drop. An item with gpus <= 1 here is a caller error. */
+sf_status sf_runner_run_group(sf_runner *r, sf_transport *t, const sf_work_item *item,
+                              const sf_runner_model *model, const sf_runner_batch *in,
+                              sf_runner_output *out, sf_error *err);
+
+/* The runner's backend context (a group's NCCL transport is made on it). */
+sf_op_ctx *sf_runner_op_ctx(sf_runner *r);
 
 /* Frees the cached model (the next item builds its own). */
 void sf_runner_drop_model(sf_runner *r);

@@ -12,7 +12,8 @@
 
 struct sf_runner {
   sf_runner_config cfg;
-  char *fail_key;             /* owned copy of cfg.fail_key */
+  char *fail_key;             /* owned copy of cfg.fail_key, without "@G" */
+  int fail_member;            /* G of "KEY@G", else -1 */
   char host[SF_HOST_LEN];
   sf_op_ctx ctx;
   int ctx_ok;
@@ -51,14 +52,16 @@ typedef struct rn_memory {
   int64_t chunk_tokens;       /* prefill chunk per sequence */
   int64_t n_chunks;
   int graphs;                 /* decode steps replayed a graph */
+  int cp_k;                   /* ranks of the group (1: alone) */
 } rn_memory;
 
 /* Warm-ups and timed repeats of item on r->model, appending to r->repeats and
  * r->steps. deadline: monotonic seconds (0 = none). An engine failure is
  * returned (its code decides oom vs error); a deadline or poll stop is in
- * *stop with SF_OK returned. */
-sf_status rn_measure(sf_runner *r, const sf_work_item *item, const sf_runner_batch *in, double deadline,
-                     rn_stop *stop, rn_memory *mem, sf_error *err);
+ * *stop with SF_OK returned. t: the item's context-parallel group, or NULL;
+ * with a group every member returns the same status and stop. */
+sf_status rn_measure(sf_runner *r, sf_transport *t, const sf_work_item *item, const sf_runner_batch *in,
+                     double deadline, rn_stop *stop, rn_memory *mem, sf_error *err);
 
 /* Appends one repeat / step record (host memory failures: SF_ERR_NOMEM). */
 sf_status rn_push_repeat(sf_runner *r, const sf_repeat_result *rep, sf_error *err);
