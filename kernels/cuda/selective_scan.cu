@@ -30,6 +30,7 @@
  * d_state > 16 runs the naive kernel (selective_scan_naive.cu). The final
  * state is written to state. Workspace: none. */
 #include "cuda_common.cuh"
+#include "ssd_mma.cuh" /* cp.async, ldmatrix and shared-address wrappers */
 
 enum { SSCAN_THREADS = 128, SSCAN_DS = 16 };
 
@@ -523,35 +524,20 @@ struct Smem {
 
 __device__ __forceinline__ int swz(int t) { return t ^ (((t >> 4) & 3) << 1); }
 
-__device__ __forceinline__ uint32_t smem_u32(const void *p) { return (uint32_t)__cvta_generic_to_shared(p); }
-
-__device__ __forceinline__ void cp16(void *dst, const void *src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src), "r"(valid ? 16 : 0)
-               : "memory");
-}
-__device__ __forceinline__ void cp_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
-__device__ __forceinline__ void cp_wait1() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
-
-__device__ __forceinline__ void ldsm4t(uint32_t (&r)[4], const void *p) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(smem_u32(p)));
-}
-
 __device__ __forceinline__ void bar_named(int id, int n) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory");
 }
 
 __device__ __forceinline__ void mbar_init(unsigned long long *m, int count) {
-  asm volatile("mbarrier.init.shared.b64 [%0], %1;\n" ::"r"(smem_u32(m)), "r"(count) : "memory");
+  asm volatile("mbarrier.init.shared.b64 [%0], %1;\n" ::"r"(sfm_smem(m)), "r"(count) : "memory");
 }
 __device__ __forceinline__ void mbar_arrive(unsigned long long *m) {
-  asm volatile("{\n .reg .b64 st;\n mbarrier.arrive.shared.b64 st, [%0];\n}\n" ::"r"(smem_u32(m)) : "memory");
+  asm volatile("{\n .reg .b64 st;\n mbarrier.arrive.shared.b64 st, [%0];\n}\n" ::"r"(sfm_smem(m)) : "memory");
 }
 __device__ __forceinline__ void mbar_wait(unsigned long long *m, int parity) {
   asm volatile(
       "{\n .reg .pred p;\n WAIT_%=:\n mbarrier.test_wait.parity.shared.b64 p, [%0], %1;\n @!p bra WAIT_%=;\n}\n" ::"r"(
-          smem_u32(m)),
+          sfm_smem(m)),
       "r"(parity)
       : "memory");
 }
@@ -629,9 +615,9 @@ __global__ void __launch_bounds__(NTH, 1) scan_kernel(ScanArgs a) {
       const int t = lane + 32 * r, ps = swz(t);
       const bool ok = t0 + t < L;
       const int64_t row = s0 + t0 + (ok ? t : 0);
-      cp16(&sm.tile[warp][st][0][ps], u + row * a.uts + cg, ok);
-      cp16(&sm.tile[warp][st][1][ps], dl + row * a.dts + cg, ok);
-      if (zp) cp16(&sm.tile[warp][st][2][ps], zp + row * a.zts + cg, ok);
+      sfm_cp16(&sm.tile[warp][st][0][ps], u + row * a.uts + cg, ok);
+      sfm_cp16(&sm.tile[warp][st][1][ps], dl + row * a.dts + cg, ok);
+      if (zp) sfm_cp16(&sm.tile[warp][st][2][ps], zp + row * a.zts + cg, ok);
     }
 #pragma unroll
     for (int r = 0; r < 2; r++) {
@@ -639,9 +625,9 @@ __global__ void __launch_bounds__(NTH, 1) scan_kernel(ScanArgs a) {
       const bool ok = t0 + t < L;
       const int64_t row = s0 + t0 + (ok ? t : 0);
       const T *src = part < 2 ? Bp + row * a.Bts + 8 * part : Cp + row * a.Cts + 8 * (part - 2);
-      cp16(&sm.bcraw[w][st][part][t], src, ok);
+      sfm_cp16(&sm.bcraw[w][st][part][t], src, ok);
     }
-    cp_commit();
+    sfm_cp_commit();
   };
 
   if (w < nch) issue(w, 0);
@@ -651,8 +637,8 @@ __global__ void __launch_bounds__(NTH, 1) scan_kernel(ScanArgs a) {
     const int st = k & 1;
     __syncwarp();
     if (j + W < nch) issue(j + W, st ^ 1);
-    else cp_commit();
-    cp_wait1();
+    else sfm_cp_commit();
+    sfm_cp_wait<1>();
     bar_named(1 + w, 128);
     /* B, C of the chunk to fp32, state-major: 2 pieces (8 states of a token) a thread */
 #pragma unroll
@@ -680,9 +666,9 @@ __global__ void __launch_bounds__(NTH, 1) scan_kernel(ScanArgs a) {
       for (int h = 0; h < 2; h++) {
         const int tt = swz(16 * (r >> 1) + 8 * h + 2 * mi + (r & 1));
         uint32_t x4[4];
-        ldsm4t(x4, &sm.tile[warp][st][0][tt]);
+        sfm_ldsm4_t(x4, &sm.tile[warp][st][0][tt]);
         ur[4 * h] = x4[0], ur[4 * h + 1] = x4[1], ur[4 * h + 2] = x4[2], ur[4 * h + 3] = x4[3];
-        ldsm4t(x4, &sm.tile[warp][st][1][tt]);
+        sfm_ldsm4_t(x4, &sm.tile[warp][st][1][tt]);
         dr[4 * h] = x4[0], dr[4 * h + 1] = x4[1], dr[4 * h + 2] = x4[2], dr[4 * h + 3] = x4[3];
       }
     }
@@ -810,7 +796,7 @@ __global__ void __launch_bounds__(NTH, 1) scan_kernel(ScanArgs a) {
 #pragma unroll
       for (int h = 0; h < 2; h++) {
         uint32_t x4[4];
-        ldsm4t(x4, &sm.tile[warp][st][2][swz(16 * (r >> 1) + 8 * h + 2 * mi + (r & 1))]);
+        sfm_ldsm4_t(x4, &sm.tile[warp][st][2][swz(16 * (r >> 1) + 8 * h + 2 * mi + (r & 1))]);
         zr[4 * h] = x4[0], zr[4 * h + 1] = x4[1], zr[4 * h + 2] = x4[2], zr[4 * h + 3] = x4[3];
       }
 #pragma unroll
@@ -930,12 +916,12 @@ __global__ void __launch_bounds__(512 / NS, 1) scan_kernel(ScanArgs a) {
       const int t = pr + (NTH / 4) * rr;
       const bool ok = t0 + t < L;
       const int64_t row = ok ? t0 + t : 0;
-      v4::cp16(&sm.raw[st][0][t][8 * pq], src0 + row * a.uts, ok);
-      v4::cp16(&sm.raw[st][1][t][8 * pq], src1 + row * a.dts, ok);
-      v4::cp16(&sm.raw[st][2][t][8 * pq], src2 + row * str2, ok && zp);
-      v4::cp16(&sm.raw[st][3][t][8 * pq], src3 + row * str3, ok);
+      sfm_cp16(&sm.raw[st][0][t][8 * pq], src0 + row * a.uts, ok);
+      sfm_cp16(&sm.raw[st][1][t][8 * pq], src1 + row * a.dts, ok);
+      sfm_cp16(&sm.raw[st][2][t][8 * pq], src2 + row * str2, ok && zp);
+      sfm_cp16(&sm.raw[st][3][t][8 * pq], src3 + row * str3, ok);
     }
-    v4::cp_commit();
+    sfm_cp_commit();
   };
   auto prep = [&](int k) { /* fp32 dt, dt u, (B, C) of tile k */
     const int st = k % 3, pb = k & 1;
@@ -974,16 +960,16 @@ __global__ void __launch_bounds__(512 / NS, 1) scan_kernel(ScanArgs a) {
 
   if (nt > 0) issue(0);
   if (nt > 1) issue(1);
-  else v4::cp_commit();
+  else sfm_cp_commit();
 #pragma unroll 1
   for (int k = 0; k < nt; k++) {
     /* tile k's raw rows are in; prep it if it is the first */
     if (k == 0) {
-      asm volatile("cp.async.wait_group 1;\n" ::: "memory");
+      sfm_cp_wait<1>();
       __syncthreads();
       prep(0);
     }
-    asm volatile("cp.async.wait_group 0;\n" ::: "memory");
+    sfm_cp_wait<0>();
     __syncthreads(); /* B1: prep(k) done, raw k + 1 in, tile k - 1 finished */
     if (k + 2 < nt) issue(k + 2);
     if (k + 1 < nt) prep(k + 1);
