@@ -49,15 +49,21 @@ static const char *mpi_error(int rc, char *buf) {
   return buf;
 }
 
+/* How many GPUs this rank sees (0 without a driver: why says why). */
+static sf_status visible_gpus(int *n, char *why, size_t why_len, sf_error *err) {
+  sf_device_info first;
+  *n = 0;
+  return sf_devices_query(&first, 1, n, why, why_len, err);
+}
+
 /* auto: cuda when this build has it and rank 0's node has a GPU (a worker
  * without one then fails the setup with its own message), else cpu. */
 static sf_status resolve_backend(sf_rank *rk, sf_backend_choice want, sf_error *err) {
-  sf_device_info info[1];
   int n = 0;
   char why[256] = "";
   sf_gpu_libs libs;
   sf_gpu_libs_query(&libs);
-  if (libs.have_cuda) SF_TRY(sf_devices_query(info, 1, &n, why, sizeof why, err));
+  if (libs.have_cuda) SF_TRY(visible_gpus(&n, why, sizeof why, err));
   if (want == SF_BACKEND_CUDA && !libs.have_cuda)
     return sf_fail(err, SF_ERR_UNSUPPORTED, "--backend cuda: this scanflash was built without CUDA");
   if (want == SF_BACKEND_CUDA && n == 0)
@@ -218,10 +224,9 @@ static sf_status prepare(sf_rank *rk, const sf_spec *spec, sf_error *err) {
   if (rk->backend == SF_BACKEND_CUDA) {
     /* The node's computing ranks take its visible GPUs in turn (under Slurm's
      * --gpus-per-task each sees one: device 0). */
-    sf_device_info info[1];
     int n = 0;
     char why[256] = "";
-    SF_TRY(sf_devices_query(info, 1, &n, why, sizeof why, err));
+    SF_TRY(visible_gpus(&n, why, sizeof why, err));
     if (n == 0)
       return sf_fail(err, SF_ERR_DEVICE, "backend cuda: no GPU visible on %s (%s)", rk->host, why[0] ? why : "none");
     rc.backend = "cuda";
