@@ -47,13 +47,31 @@ static const char *status_mark(int s) {
   }
 }
 
+/* A cell's key in the CSV columns 0-5: arch, model, dtype, context, batch, gen. */
+static void key_csv(rp_table *t, int row, const rp_cell_key *k) {
+  rp_table_csv(t, row, 0, "%s", k->arch);
+  rp_table_csv(t, row, 1, "%s", k->model);
+  rp_table_csv(t, row, 2, "%s", k->dtype);
+  csv_int(t, row, 3, k->context);
+  csv_int(t, row, 4, k->batch);
+  csv_int(t, row, 5, k->gen);
+}
+
+/* The key without its dtype in display columns 0-4: arch, model, context,
+ * batch, gen (tables that leave the dtype to their CSV). */
+static void key_disp_short(rp_table *t, int row, const rp_cell_key *k) {
+  char buf[64];
+  rp_table_disp(t, row, 0, "%s", k->arch);
+  rp_table_disp(t, row, 1, "%s", k->model);
+  rp_fmt_context(k->context, buf, sizeof buf);
+  rp_table_disp(t, row, 2, "%s", buf);
+  rp_table_disp(t, row, 3, "%d", k->batch);
+  rp_fmt_gen(k->gen, buf, sizeof buf);
+  rp_table_disp(t, row, 4, "%s", buf);
+}
+
 static void cell_cols(rp_table *t, int row, const rp_cell *c) {
-  rp_table_csv(t, row, 0, "%s", c->k.arch);
-  rp_table_csv(t, row, 1, "%s", c->k.model);
-  rp_table_csv(t, row, 2, "%s", c->k.dtype);
-  csv_int(t, row, 3, c->k.context);
-  csv_int(t, row, 4, c->k.batch);
-  csv_int(t, row, 5, c->k.gen);
+  key_csv(t, row, &c->k);
   csv_int(t, row, 6, c->n_items);
   static const int order[] = {SF_STATUS_OK,      SF_STATUS_OOM,     SF_STATUS_OOM_PREDICTED, SF_STATUS_ERROR,
                               SF_STATUS_TIMEOUT, SF_STATUS_SKIPPED, SF_STATUS_INTERRUPTED};
@@ -483,26 +501,15 @@ void rp_table_decode(rp_report *r) {
       const rp_bin *b0 = &cv->bins[0], *b1 = &cv->bins[cv->n_bins - 1];
       int row = rp_table_row(t);
       if (row < 0) break;
-      rp_table_csv(t, row, 0, "%s", c->k.arch);
-      rp_table_csv(t, row, 1, "%s", c->k.model);
-      rp_table_csv(t, row, 2, "%s", c->k.dtype);
-      csv_int(t, row, 3, c->k.context);
-      csv_int(t, row, 4, c->k.batch);
-      csv_int(t, row, 5, c->k.gen);
+      key_csv(t, row, &c->k);
       csv_num(t, row, 6, b0->pos_mid);
       csv_num(t, row, 7, b1->pos_mid);
       csv_num(t, row, 8, b0->med);
       csv_num(t, row, 9, b1->med);
       csv_num(t, row, 10, b0->med > 0 ? b1->med / b0->med : NAN);
       csv_int(t, row, 11, cv->n_bins);
-      char buf[64], a[32];
-      rp_table_disp(t, row, 0, "%s", c->k.arch);
-      rp_table_disp(t, row, 1, "%s", c->k.model);
-      rp_fmt_context(c->k.context, buf, sizeof buf);
-      rp_table_disp(t, row, 2, "%s", buf);
-      rp_table_disp(t, row, 3, "%d", c->k.batch);
-      rp_fmt_gen(c->k.gen, buf, sizeof buf);
-      rp_table_disp(t, row, 4, "%s", buf);
+      char a[32];
+      key_disp_short(t, row, &c->k);
       rp_table_disp(t, row, 5, "%lld–%lld", (long long)b0->pos_lo, (long long)b1->pos_hi);
       rp_fmt_value(b0->med, "s", a, sizeof a);
       rp_table_disp(t, row, 6, "%s", a);
@@ -525,12 +532,7 @@ void rp_table_decode(rp_report *r) {
       const rp_bin *bin = &cv->bins[b];
       int row = rp_table_row(t);
       if (row < 0) return;
-      rp_table_csv(t, row, 0, "%s", c->k.arch);
-      rp_table_csv(t, row, 1, "%s", c->k.model);
-      rp_table_csv(t, row, 2, "%s", c->k.dtype);
-      csv_int(t, row, 3, c->k.context);
-      csv_int(t, row, 4, c->k.batch);
-      csv_int(t, row, 5, c->k.gen);
+      key_csv(t, row, &c->k);
       csv_int(t, row, 6, b);
       csv_int(t, row, 7, bin->pos_lo);
       csv_int(t, row, 8, bin->pos_hi);
@@ -630,12 +632,7 @@ void rp_table_baseline(rp_report *r) {
     const rp_cell *bc = b->bcell >= 0 ? &r->bagg->cells[b->bcell] : NULL;
     int row = rp_table_row(t);
     if (row < 0) return;
-    rp_table_csv(t, row, 0, "%s", c->k.arch);
-    rp_table_csv(t, row, 1, "%s", c->k.model);
-    rp_table_csv(t, row, 2, "%s", c->k.dtype);
-    csv_int(t, row, 3, c->k.context);
-    csv_int(t, row, 4, c->k.batch);
-    csv_int(t, row, 5, c->k.gen);
+    key_csv(t, row, &c->k);
     rp_table_csv(t, row, 6, "%s", b->cell >= 0 ? rp_status_name(rp_cell_main_status(c)) : "");
     rp_table_csv(t, row, 7, "%s", bc ? rp_status_name(rp_cell_main_status(bc)) : "");
     for (int k = 0; k < RP_NCMP; k++) {
@@ -644,13 +641,7 @@ void rp_table_baseline(rp_report *r) {
     }
     rp_table_csv(t, row, nc - 1, "%s", b->status_change);
     char buf[160];
-    rp_table_disp(t, row, 0, "%s", c->k.arch);
-    rp_table_disp(t, row, 1, "%s", c->k.model);
-    rp_fmt_context(c->k.context, buf, sizeof buf);
-    rp_table_disp(t, row, 2, "%s", buf);
-    rp_table_disp(t, row, 3, "%d", c->k.batch);
-    rp_fmt_gen(c->k.gen, buf, sizeof buf);
-    rp_table_disp(t, row, 4, "%s", buf);
+    key_disp_short(t, row, &c->k);
     for (int k = 0; k < RP_NCMP; k++) {
       rp_fmt_stat(&b->r[k], "x", buf, sizeof buf);
       if (b->r[k].n && b->verdict[k]) rp_table_disp(t, row, 5 + k, "%s %s", buf, b->verdict[k] > 0 ? "FASTER" : "SLOWER");
