@@ -4,7 +4,11 @@
 # closed (no journal left) and reads back; --resume then completes the sweep
 # with every key once and every item ok.
 . "$(dirname "$0")/lib.bash"
-sweep=(--model tiny-mamba2,tiny-transformer --context 256 --problems 0-3 --gen 300 --repeats 2)
+# Items of about 3 s each on one core (900 decode steps, 3 runs): the signal,
+# a second after the start, then lands inside the first item, not in the gap
+# between two (with 300 steps an item took about 1 s and the signal could
+# fall between items, leaving none interrupted).
+sweep=(--model tiny-mamba2,tiny-transformer --context 256 --problems 0-3 --gen 900 --repeats 2)
 plan_keys "${sweep[@]}" >"$tmp/plan"
 total=$(wc -l <"$tmp/plan")
 
