@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU time of one decode step, kernel by kernel (Nsight Compute: each kernel
-# timed alone, so the sum is the step's busy time without launch gaps):
+# timed alone at the clocks the card runs, caches flushed, so the sum is the
+# step's busy time without launch gaps or overlap):
 # `scanflash generate` with 1 and then 2 new tokens (the second adds one
 # eager decode step); the kernels of the second run past the first run's
 # count are the step's. Output: $OUT/NAME-step.txt.
@@ -11,7 +12,7 @@ OUT=${OUT:-./bench-out}
 ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
 [ -n "$ncu" ] || { echo "ncu-step.sh: ncu not found"; exit 1; }
 for g in 1 2; do
-  "$ncu" --csv --metrics gpu__time_duration.sum "$build/driver/scanflash" generate --backend cuda "$@" \
+  "$ncu" --csv --clock-control none --metrics gpu__time_duration.sum "$build/driver/scanflash" generate --backend cuda "$@" \
     --max-new-tokens $g >"/tmp/ncu-$name-$g.csv" 2>/dev/null
 done
 python3 - "$name" >"$OUT/$name-step.txt" <<'PY'

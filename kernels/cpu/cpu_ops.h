@@ -19,6 +19,7 @@ SF_CPU_OP(kv_append, sf_kv_append_params);
 SF_CPU_OP(attention, sf_attention_params);
 SF_CPU_OP(attention_naive, sf_attention_params);
 SF_CPU_OP(attention_decode, sf_attention_decode_params);
+SF_CPU_OP(attention_merge, sf_attention_merge_params);
 SF_CPU_OP(conv1d, sf_conv1d_params);
 SF_CPU_OP(conv1d_update, sf_conv1d_update_params);
 SF_CPU_OP(selective_scan, sf_selective_scan_params);

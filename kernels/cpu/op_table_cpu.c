@@ -70,6 +70,7 @@ const sf_ops sf_ops_cpu = {
     .attention = sf_cpu_attention,
     .attention_naive = sf_cpu_attention_naive,
     .attention_decode = sf_cpu_attention_decode,
+    .attention_merge = sf_cpu_attention_merge,
     .conv1d = sf_cpu_conv1d,
     .conv1d_update = sf_cpu_conv1d_update,
     .selective_scan = sf_cpu_selective_scan,

@@ -6,6 +6,8 @@
 template <typename T>
 __global__ void activation_kernel(int kind, int64_t n_rows, int64_t d, const T *x, int64_t xs, T *out,
                                   int64_t os) {
+  sf_pdl_release();
+  sf_pdl_wait();
   const int64_t total = n_rows * d;
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total;
        i += (int64_t)gridDim.x * blockDim.x) {
@@ -22,10 +24,8 @@ __global__ void activation_kernel(int kind, int64_t n_rows, int64_t d, const T *
 template <typename T>
 static sf_status launch(sf_op_ctx *ctx, const sf_activation_params *p, sf_error *err) {
   const unsigned blocks = sf_grid_for(p->n_rows * p->d, 256, 1 << 16);
-  activation_kernel<T><<<blocks, 256, 0, sf_cuda_stream(ctx)>>>((int)p->kind, p->n_rows, p->d,
-                                                                (const T *)p->x, p->x_row_stride,
-                                                                (T *)p->out, p->out_row_stride);
-  SF_CUDA_LAUNCHED("activation_kernel");
+  SF_CUDA_LAUNCH("activation_kernel", ctx, activation_kernel<T>, blocks, 256, 0, (int)p->kind, p->n_rows, p->d,
+                 (const T *)p->x, p->x_row_stride, (T *)p->out, p->out_row_stride);
   return SF_OK;
 }
 

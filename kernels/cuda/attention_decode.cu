@@ -40,6 +40,8 @@ decode_split_kernel(int n_heads, int group, int head_dim, float scale, const T *
                     int64_t qhs, const T *__restrict__ ck, const T *__restrict__ cv, int64_t cbs, int64_t cps,
                     int64_t chs, int64_t max_len, const int32_t *__restrict__ cache_len,
                     float *__restrict__ part_o, float *__restrict__ part_lse, sf_cuda_status *st) {
+  sf_pdl_release();
+  sf_pdl_wait();
   __shared__ float sm_m[DEC_WARPS], sm_l[DEC_WARPS];
   __shared__ float sm_acc[DEC_WARPS][DEC_MAX_HD];
   const int split = blockIdx.x, h = blockIdx.y, b = blockIdx.z, S = gridDim.x;
@@ -111,6 +113,8 @@ __global__ void decode_merge_kernel(int n_heads, int head_dim, int S, int64_t ma
                                     const int32_t *__restrict__ cache_len, const float *__restrict__ part_o,
                                     const float *__restrict__ part_lse, T *__restrict__ out, int64_t obs,
                                     int64_t ohs, float *__restrict__ lse, int64_t lbs) {
+  sf_pdl_release();
+  sf_pdl_wait();
   const int h = blockIdx.x, b = blockIdx.y;
   const int64_t n = cache_len[b];
   if (n < 1 || n > max_len) return;
@@ -183,6 +187,8 @@ decode_fast_kernel(int n_heads, int group, int n_chunks, float scale_log2, const
                    int64_t qhs, const T *__restrict__ ck, const T *__restrict__ cv, int64_t cbs, int64_t cps,
                    int64_t chs, int64_t max_len, const int32_t *__restrict__ cache_len, float *__restrict__ part_o,
                    float *__restrict__ part_lse, sf_cuda_status *st) {
+  sf_pdl_release();
+  sf_pdl_wait();
   constexpr int CPR = HD / 8, R = DF_THREADS / CPR, KPI = R * DF_U;
   /* after the loop the copy slots hold the merge area (no static shared
    * memory) */
@@ -341,6 +347,8 @@ __global__ void __launch_bounds__(256)
 decode_fast_merge_kernel(int n_heads, int S, int64_t max_len, const int32_t *__restrict__ cache_len,
                          const float *__restrict__ part_o, const float *__restrict__ part_lse, T *__restrict__ out,
                          int64_t obs, int64_t ohs, float *__restrict__ lse, int64_t lbs) {
+  sf_pdl_release();
+  sf_pdl_wait();
   constexpr int TQ = HD / 4, P = 256 / TQ;
   __shared__ float sm_w[DF_MAX_SPLITS];
   __shared__ float sm_red[32];
@@ -401,12 +409,11 @@ static sf_status launch_fast_gp(sf_op_ctx *ctx, const sf_attention_decode_params
   dim3 g1((unsigned)S, (unsigned)(p->n_kv_heads * n_chunks), (unsigned)p->batch);
   SF_CUDA_TRY(cudaFuncSetAttribute((const void *)decode_fast_kernel<T, HD, GP>,
                                    cudaFuncAttributeMaxDynamicSharedMemorySize, (int)DF_SMEM));
-  decode_fast_kernel<T, HD, GP><<<g1, DF_THREADS, DF_SMEM, sf_cuda_stream(ctx)>>>(
-      p->n_heads, p->n_heads / p->n_kv_heads, n_chunks, p->scale * 1.4426950408889634f, (const T *)p->q,
-      p->q_batch_stride, p->q_head_stride, (const T *)p->cache.k, (const T *)p->cache.v, p->cache.batch_stride,
-      p->cache.pos_stride, p->cache.head_stride, p->cache.max_len, p->cache_len, part_o, part_lse,
-      sf_cuda_impl_of(ctx)->d_status);
-  SF_CUDA_LAUNCHED("decode_fast_kernel");
+  SF_CUDA_LAUNCH("decode_fast_kernel", ctx, decode_fast_kernel<T, HD, GP>, g1, DF_THREADS, DF_SMEM, p->n_heads,
+                 p->n_heads / p->n_kv_heads, n_chunks, p->scale * 1.4426950408889634f, (const T *)p->q,
+                 p->q_batch_stride, p->q_head_stride, (const T *)p->cache.k, (const T *)p->cache.v,
+                 p->cache.batch_stride, p->cache.pos_stride, p->cache.head_stride, p->cache.max_len, p->cache_len,
+                 part_o, part_lse, sf_cuda_impl_of(ctx)->d_status);
   return SF_OK;
 }
 
@@ -425,10 +432,9 @@ static sf_status launch_fast(sf_op_ctx *ctx, const sf_attention_decode_params *p
   else if (gp == 2) SF_TRY((launch_fast_gp<T, HD, 2>(ctx, p, S, n_chunks, part_o, part_lse, err)));
   else SF_TRY((launch_fast_gp<T, HD, 4>(ctx, p, S, n_chunks, part_o, part_lse, err)));
   dim3 g2((unsigned)p->n_heads, (unsigned)p->batch);
-  decode_fast_merge_kernel<T, HD><<<g2, 256, 0, sf_cuda_stream(ctx)>>>(
-      p->n_heads, S, p->cache.max_len, p->cache_len, part_o, part_lse, (T *)p->out, p->out_batch_stride,
-      p->out_head_stride, p->lse, p->lse_batch_stride);
-  SF_CUDA_LAUNCHED("decode_fast_merge_kernel");
+  SF_CUDA_LAUNCH("decode_fast_merge_kernel", ctx, decode_fast_merge_kernel<T, HD>, g2, 256, 0, p->n_heads, S,
+                 p->cache.max_len, p->cache_len, part_o, part_lse, (T *)p->out, p->out_batch_stride,
+                 p->out_head_stride, p->lse, p->lse_batch_stride);
   return SF_OK;
 }
 
@@ -458,18 +464,16 @@ static sf_status launch(sf_op_ctx *ctx, const sf_attention_decode_params *p, int
   void *ws;
   SF_TRY(sf_cuda_workspace(ctx, slots * (p->head_dim + 1) * sizeof(float), &ws, err));
   float *part_o = (float *)ws, *part_lse = part_o + slots * p->head_dim;
-  cudaStream_t s = sf_cuda_stream(ctx);
   dim3 g1((unsigned)S, (unsigned)p->n_heads, (unsigned)p->batch);
-  decode_split_kernel<T><<<g1, DEC_THREADS, 0, s>>>(
-      p->n_heads, p->n_heads / p->n_kv_heads, p->head_dim, p->scale, (const T *)p->q, p->q_batch_stride,
-      p->q_head_stride, (const T *)p->cache.k, (const T *)p->cache.v, p->cache.batch_stride, p->cache.pos_stride,
-      p->cache.head_stride, p->cache.max_len, p->cache_len, part_o, part_lse, sf_cuda_impl_of(ctx)->d_status);
-  SF_CUDA_LAUNCHED("decode_split_kernel");
+  SF_CUDA_LAUNCH("decode_split_kernel", ctx, decode_split_kernel<T>, g1, DEC_THREADS, 0, p->n_heads,
+                 p->n_heads / p->n_kv_heads, p->head_dim, p->scale, (const T *)p->q, p->q_batch_stride,
+                 p->q_head_stride, (const T *)p->cache.k, (const T *)p->cache.v, p->cache.batch_stride,
+                 p->cache.pos_stride, p->cache.head_stride, p->cache.max_len, p->cache_len, part_o, part_lse,
+                 sf_cuda_impl_of(ctx)->d_status);
   dim3 g2((unsigned)p->n_heads, (unsigned)p->batch);
-  decode_merge_kernel<T><<<g2, DEC_THREADS, 0, s>>>(p->n_heads, p->head_dim, S, p->cache.max_len, p->cache_len,
-                                                    part_o, part_lse, (T *)p->out, p->out_batch_stride,
-                                                    p->out_head_stride, p->lse, p->lse_batch_stride);
-  SF_CUDA_LAUNCHED("decode_merge_kernel");
+  SF_CUDA_LAUNCH("decode_merge_kernel", ctx, decode_merge_kernel<T>, g2, DEC_THREADS, 0, p->n_heads, p->head_dim, S,
+                 p->cache.max_len, p->cache_len, part_o, part_lse, (T *)p->out, p->out_batch_stride,
+                 p->out_head_stride, p->lse, p->lse_batch_stride);
   return SF_OK;
 }
 

@@ -7,6 +7,8 @@ template <typename T>
 __global__ void conv1d_update_kernel(int32_t batch, int64_t dim, int W, int silu, const T *x,
                                      int64_t xbs, const T *__restrict__ w, const T *__restrict__ bias, T *state,
                                      int64_t sbs, T *out, int64_t obs) {
+  sf_pdl_release();
+  sf_pdl_wait();
   const int b = blockIdx.y;
   const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= dim || b >= batch) return;
@@ -26,10 +28,9 @@ __global__ void conv1d_update_kernel(int32_t batch, int64_t dim, int W, int silu
 template <typename T>
 static sf_status launch(sf_op_ctx *ctx, const sf_conv1d_update_params *p, sf_error *err) {
   dim3 grid((unsigned)((p->dim + 127) / 128), (unsigned)p->batch);
-  conv1d_update_kernel<T><<<grid, 128, 0, sf_cuda_stream(ctx)>>>(
-      p->batch, p->dim, p->width, p->silu, (const T *)p->x, p->x_batch_stride, (const T *)p->weight,
-      (const T *)p->bias, (T *)p->conv_state, p->state_batch_stride, (T *)p->out, p->out_batch_stride);
-  SF_CUDA_LAUNCHED("conv1d_update_kernel");
+  SF_CUDA_LAUNCH("conv1d_update_kernel", ctx, conv1d_update_kernel<T>, grid, 128, 0, p->batch, p->dim, p->width,
+                 p->silu, (const T *)p->x, p->x_batch_stride, (const T *)p->weight, (const T *)p->bias,
+                 (T *)p->conv_state, p->state_batch_stride, (T *)p->out, p->out_batch_stride);
   return SF_OK;
 }
 

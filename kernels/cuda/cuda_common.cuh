@@ -54,6 +54,7 @@ struct sf_cuda_impl {
   size_t host_buf_bytes;
   int num_sms;
   size_t smem_optin;             /* max dynamic shared memory per block */
+  int pdl;                       /* launches may overlap their predecessor (sf_launch) */
   struct sf_cuda_block *blocks;  /* live allocations of alloc (for mem_live) */
   size_t n_blocks, cap_blocks;
 };
@@ -90,6 +91,67 @@ sf_status sf_cublas_fail(sf_error *err, cublasStatus_t s, const char *file, int 
 #define SF_CUDA_LAUNCHED(kernel_name)                                              \
   do {                                                                             \
     cudaError_t sf_cu_e_ = cudaGetLastError();                                     \
+    if (sf_cu_e_ != cudaSuccess)                                                   \
+      return sf_cuda_fail(err, sf_cu_e_, __FILE__, __LINE__, "launch " kernel_name); \
+  } while (0)
+
+/* ---- launches: programmatic dependent launch ------------------------------
+ *
+ * A decode step is a few hundred kernels of a few microseconds each; launched
+ * one after the other, every one pays the launch latency and the ramp-up
+ * and tail of its grid, together comparable with the step's memory time.
+ * With programmatic dependent launch (sm_90) a kernel launched through
+ * sf_launch may start while its predecessor in the stream still runs: it
+ * first does what does not depend on earlier kernels (a weight stream's
+ * first loads), then waits in sf_pdl_wait() until the predecessor grid has
+ * completed with its memory visible, and only then reads or writes
+ * anything an earlier kernel touches. The contract of every kernel launched
+ * through sf_launch:
+ *   - it calls sf_pdl_release() first: its successor may launch as soon as
+ *     every block of this grid has started. Successors' blocks then wait
+ *     resident, so a chain of kernels is in flight at once as far as the
+ *     SMs have room, and the weight streams of the next GEMMs start while
+ *     the small kernels before them run. A grid's blocks have all started
+ *     before its successor launches, so no grid is starved by its
+ *     successors;
+ *   - every thread calls sf_pdl_wait() before any early return and before
+ *     touching data of earlier kernels, so no grid completes before its
+ *     predecessor: a successor waiting on it waits on the whole chain.
+ * Without PDL (pre-Hopper, or SCANFLASH_PDL=0 for comparisons) sf_launch is
+ * a plain launch and both calls are no-ops or return at once. */
+__device__ __forceinline__ void sf_pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void sf_pdl_release() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+template <typename... Params, typename... Args>
+static inline cudaError_t sf_launch(sf_op_ctx *ctx, void (*kernel)(Params...), dim3 grid, dim3 block,
+                                    size_t smem, Args... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = sf_cuda_stream(ctx);
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = sf_cuda_impl_of(ctx)->pdl ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, args...);
+}
+
+/* SF_CUDA_LAUNCH("name", ctx, kernel<T>, grid, block, smem, args...):
+ * sf_launch with its error returned as the op's status. */
+#define SF_CUDA_LAUNCH(kernel_name, ...)                                           \
+  do {                                                                             \
+    cudaError_t sf_cu_e_ = sf_launch(__VA_ARGS__);                                 \
     if (sf_cu_e_ != cudaSuccess)                                                   \
       return sf_cuda_fail(err, sf_cu_e_, __FILE__, __LINE__, "launch " kernel_name); \
   } while (0)

@@ -109,6 +109,10 @@ static sf_status init_impl(sf_op_ctx *ctx, sf_cuda_impl *impl, int device, sf_er
   int optin = 0;
   SF_CUDA_TRY(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
   impl->smem_optin = (size_t)optin;
+  int major = 0;
+  SF_CUDA_TRY(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  const char *pdl_env = getenv("SCANFLASH_PDL");
+  impl->pdl = major >= 9 && !(pdl_env && !strcmp(pdl_env, "0"));
   SF_CUDA_TRY(cudaStreamSynchronize(impl->stream));
 
   ctx->ops = &sf_ops_cuda;

@@ -33,6 +33,10 @@ void sf_cuda_graph_free(sf_op_ctx *ctx, void *graph);
 enum { SF_CUDA_GEMV_MAX_M = 2 };
 /* *done = 0 when the shape or alignment does not suit it (cuBLASLt runs). */
 sf_status sf_cuda_gemm_small_m(sf_op_ctx *ctx, const sf_gemm_params *p, int *done, sf_error *err);
+/* The same kernel with its tuning chosen (bench_gemv): words = 16-byte loads
+ * per lane per round (4, 8, 16), split = warps per output column (1..8). */
+sf_status sf_cuda_gemm_small_m_variant(sf_op_ctx *ctx, const sf_gemm_params *p, int words, int split,
+                                       sf_error *err);
 
 SF_CUDA_OP(embedding, sf_embedding_params);
 SF_CUDA_OP(norm, sf_norm_params);
@@ -44,6 +48,7 @@ SF_CUDA_OP(kv_append, sf_kv_append_params);
 SF_CUDA_OP(attention, sf_attention_params);
 SF_CUDA_OP(attention_naive, sf_attention_params);
 SF_CUDA_OP(attention_decode, sf_attention_decode_params);
+SF_CUDA_OP(attention_merge, sf_attention_merge_params);
 SF_CUDA_OP(conv1d, sf_conv1d_params);
 SF_CUDA_OP(conv1d_update, sf_conv1d_update_params);
 SF_CUDA_OP(selective_scan, sf_selective_scan_params);

@@ -17,6 +17,8 @@ template <typename E, typename EO>
 __global__ void embedding_kernel(const int32_t *__restrict__ ids, int64_t n_tokens, int64_t d,
                                  int32_t vocab, const E *__restrict__ table, int64_t table_stride,
                                  EO *__restrict__ out, int64_t out_stride, sf_cuda_status *st) {
+  sf_pdl_release();
+  sf_pdl_wait();
   for (int64_t t = blockIdx.x; t < n_tokens; t += gridDim.x) {
     const int32_t id = __ldg(ids + t);
     if (id < 0 || id >= vocab) {
@@ -33,10 +35,9 @@ template <typename E, typename EO>
 static sf_status launch(sf_op_ctx *ctx, const sf_embedding_params *p, sf_error *err) {
   const int threads = p->d >= 256 ? 256 : (p->d >= 128 ? 128 : 64);
   const unsigned blocks = sf_grid_for(p->n_tokens, 1, 1 << 20);
-  embedding_kernel<E, EO><<<blocks, threads, 0, sf_cuda_stream(ctx)>>>(
-      p->ids, p->n_tokens, p->d, p->vocab, (const E *)p->table, p->table_row_stride, (EO *)p->out,
-      p->out_row_stride, sf_cuda_impl_of(ctx)->d_status);
-  SF_CUDA_LAUNCHED("embedding_kernel");
+  SF_CUDA_LAUNCH("embedding_kernel", ctx, embedding_kernel<E, EO>, blocks, threads, 0, p->ids, p->n_tokens, p->d,
+                 p->vocab, (const E *)p->table, p->table_row_stride, (EO *)p->out, p->out_row_stride,
+                 sf_cuda_impl_of(ctx)->d_status);
   return SF_OK;
 }
 

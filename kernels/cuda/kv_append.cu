@@ -11,6 +11,8 @@ __global__ void kv_append_kernel(int n_kv_heads, int head_dim, const int64_t *__
                                  const E *__restrict__ k, int64_t kts, int64_t khs, const E *__restrict__ v,
                                  int64_t vts, int64_t vhs, E *ck, E *cv, int64_t cbs, int64_t cps, int64_t chs,
                                  int64_t max_len, sf_cuda_status *st) {
+  sf_pdl_release();
+  sf_pdl_wait();
   const int b = blockIdx.y;
   const int64_t L = len[b];
   const int64_t past = past_len ? past_len[b] : 0;
@@ -36,12 +38,11 @@ static sf_status launch(sf_op_ctx *ctx, const sf_kv_append_params *p, sf_error *
   const int per_token = p->n_kv_heads * p->head_dim;
   const int threads = per_token >= 256 ? 256 : (per_token >= 128 ? 128 : 64);
   dim3 grid(sf_grid_for(p->seqs.max_len, 1, 1 << 20), (unsigned)p->seqs.batch);
-  kv_append_kernel<E><<<grid, threads, 0, sf_cuda_stream(ctx)>>>(
-      p->n_kv_heads, p->head_dim, p->seqs.start, p->seqs.len, p->past_len, (const E *)p->k, p->k_token_stride,
-      p->k_head_stride, (const E *)p->v, p->v_token_stride, p->v_head_stride, (E *)p->cache.k, (E *)p->cache.v,
-      p->cache.batch_stride, p->cache.pos_stride, p->cache.head_stride, p->cache.max_len,
-      sf_cuda_impl_of(ctx)->d_status);
-  SF_CUDA_LAUNCHED("kv_append_kernel");
+  SF_CUDA_LAUNCH("kv_append_kernel", ctx, kv_append_kernel<E>, grid, threads, 0, p->n_kv_heads, p->head_dim,
+                 p->seqs.start, p->seqs.len, p->past_len, (const E *)p->k, p->k_token_stride, p->k_head_stride,
+                 (const E *)p->v, p->v_token_stride, p->v_head_stride, (E *)p->cache.k, (E *)p->cache.v,
+                 p->cache.batch_stride, p->cache.pos_stride, p->cache.head_stride, p->cache.max_len,
+                 sf_cuda_impl_of(ctx)->d_status);
   return SF_OK;
 }
 

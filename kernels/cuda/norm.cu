@@ -2,6 +2,7 @@
  * One block per row (grid-stride over rows), fp32 statistics through warp
  * shuffles and a block reduction. Each element is read and written by the
  * same thread after the row's statistics are known, so out may alias x.
+ * Launched with programmatic dependent launch (cuda_common.cuh).
  * Workspace: none. */
 #include "cuda_common.cuh"
 
@@ -10,6 +11,8 @@ __global__ void norm_kernel(int kind, int64_t n_rows, int64_t d, int64_t group, 
                             const TX *x, int64_t xs, const T *z, int64_t zs,
                             const T *__restrict__ w, const T *__restrict__ b, T *out, int64_t os) {
   __shared__ float scratch[32];
+  sf_pdl_release();
+  sf_pdl_wait();
   for (int64_t r = blockIdx.x; r < n_rows; r += gridDim.x) {
     const TX *xr = x + r * xs;
     T *orow = out + r * os;
@@ -64,11 +67,9 @@ static sf_status launch_x(sf_op_ctx *ctx, const sf_norm_params *p, int64_t group
   const int few = p->n_rows <= 2 * (int64_t)sf_cuda_impl_of(ctx)->num_sms;
   const int threads = p->d >= 1024 ? (few ? 1024 : 256) : (p->d >= 256 ? 128 : 64);
   const unsigned blocks = sf_grid_for(p->n_rows, 1, 1 << 20);
-  norm_kernel<T, TX><<<blocks, threads, 0, sf_cuda_stream(ctx)>>>(
-      (int)p->kind, p->n_rows, p->d, group, p->eps, (const TX *)p->x, p->x_row_stride,
-      (const T *)p->z, p->z_row_stride, (const T *)p->weight, (const T *)p->bias, (T *)p->out,
-      p->out_row_stride);
-  SF_CUDA_LAUNCHED("norm_kernel");
+  SF_CUDA_LAUNCH("norm_kernel", ctx, norm_kernel<T, TX>, blocks, threads, 0, (int)p->kind, p->n_rows, p->d, group,
+                 p->eps, (const TX *)p->x, p->x_row_stride, (const T *)p->z, p->z_row_stride, (const T *)p->weight,
+                 (const T *)p->bias, (T *)p->out, p->out_row_stride);
   return SF_OK;
 }
 

@@ -26,6 +26,7 @@ const sf_ops sf_ops_cuda = {
     .attention = sf_cuda_attention,
     .attention_naive = sf_cuda_attention_naive,
     .attention_decode = sf_cuda_attention_decode,
+    .attention_merge = sf_cuda_attention_merge,
     .conv1d = sf_cuda_conv1d,
     .conv1d_update = sf_cuda_conv1d_update,
     .selective_scan = sf_cuda_selective_scan,

@@ -8,6 +8,8 @@
 template <typename T>
 __global__ void rotary_kernel(int64_t n_tokens, int n_heads, int rot_dim, double log_base, T *x,
                               int64_t ts, int64_t hs, const int32_t *__restrict__ positions) {
+  sf_pdl_release();
+  sf_pdl_wait();
   extern __shared__ double inv_freq[]; /* [rot_dim / 2] */
   const int h = rot_dim / 2;
   for (int i = threadIdx.x; i < h; i += blockDim.x)
@@ -34,10 +36,9 @@ static sf_status launch(sf_op_ctx *ctx, const sf_rotary_params *p, sf_error *err
   const int pairs = p->n_heads * (p->rot_dim / 2);
   const int threads = pairs >= 256 ? 256 : (pairs >= 128 ? 128 : 64);
   const unsigned blocks = sf_grid_for(p->n_tokens, 1, 1 << 18);
-  rotary_kernel<T><<<blocks, threads, sizeof(double) * (p->rot_dim / 2), sf_cuda_stream(ctx)>>>(
-      p->n_tokens, p->n_heads, p->rot_dim, log((double)p->base), (T *)p->x, p->x_token_stride,
-      p->x_head_stride, p->positions);
-  SF_CUDA_LAUNCHED("rotary_kernel");
+  SF_CUDA_LAUNCH("rotary_kernel", ctx, rotary_kernel<T>, blocks, threads, sizeof(double) * (p->rot_dim / 2),
+                 p->n_tokens, p->n_heads, p->rot_dim, log((double)p->base), (T *)p->x, p->x_token_stride,
+                 p->x_head_stride, p->positions);
   return SF_OK;
 }
 

@@ -22,6 +22,8 @@ enum { ARGMAX_ILP = 8, ARGMAX_THREADS = 1024 };
 
 __global__ void argmax_kernel(int32_t batch, int32_t vocab, const float *__restrict__ logits,
                               int64_t stride, int32_t *__restrict__ out_ids) {
+  sf_pdl_release();
+  sf_pdl_wait();
   __shared__ float sv[32];
   __shared__ int si[32];
   for (int64_t r = blockIdx.x; r < batch; r += gridDim.x) {
@@ -111,8 +113,7 @@ extern "C" SF_CUDA_OP(sample, sf_sample_params) {
   if (!p->logits || !p->out_ids) return sf_fail(err, SF_ERR_ARG, "sample: logits and out_ids must be non-NULL");
   const int greedy = p->top_k <= 1 || p->temperature <= 0.0f;
   if (!greedy) return sample_topk_host(ctx, p, err);
-  argmax_kernel<<<sf_grid_for(p->batch, 1, 1 << 16), ARGMAX_THREADS, 0, sf_cuda_stream(ctx)>>>(
-      p->batch, p->vocab, p->logits, p->logits_row_stride, p->out_ids);
-  SF_CUDA_LAUNCHED("argmax_kernel");
+  SF_CUDA_LAUNCH("argmax_kernel", ctx, argmax_kernel, sf_grid_for(p->batch, 1, 1 << 16), ARGMAX_THREADS, 0, p->batch,
+                 p->vocab, p->logits, p->logits_row_stride, p->out_ids);
   return SF_OK;
 }

@@ -16,6 +16,8 @@ __global__ void selective_state_update_kernel(int32_t batch, int64_t dim, int d_
                                               const T *__restrict__ Cm, int64_t Cbs, const float *__restrict__ D,
                                               const T *__restrict__ z, int64_t zbs, float *state, int64_t sbs,
                                               T *out, int64_t obs) {
+  sf_pdl_release();
+  sf_pdl_wait();
   const int b = blockIdx.y;
   const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= dim || b >= batch) return;
@@ -41,6 +43,8 @@ __global__ void __launch_bounds__(128) selective_state_update_vec_kernel(
     const float *__restrict__ dt_bias, int softplus, const float *__restrict__ A, const T *__restrict__ Bm,
     int64_t Bbs, const T *__restrict__ Cm, int64_t Cbs, const float *__restrict__ D, const T *__restrict__ z,
     int64_t zbs, float *state, int64_t sbs, T *out, int64_t obs) {
+  sf_pdl_release();
+  sf_pdl_wait();
   const int b = blockIdx.y, tpc = 1 << lg_tpc;
   const int64_t gt = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   const int64_t c = gt >> lg_tpc;
@@ -86,20 +90,19 @@ static sf_status launch(sf_op_ctx *ctx, const sf_selective_state_update_params *
       p->state_batch_stride % 4 == 0) {
     const int64_t threads = p->dim << lg;
     dim3 grid((unsigned)((threads + 127) / 128), (unsigned)p->batch);
-    selective_state_update_vec_kernel<T><<<grid, 128, 0, sf_cuda_stream(ctx)>>>(
-        p->dim, p->d_state, lg, (const T *)p->x, p->x_batch_stride, (const T *)p->dt, p->dt_batch_stride,
-        p->dt_bias, p->dt_softplus, p->A, (const T *)p->B, p->B_batch_stride, (const T *)p->C, p->C_batch_stride,
-        p->D, (const T *)p->z, p->z_batch_stride, p->state, p->state_batch_stride, (T *)p->out,
-        p->out_batch_stride);
-    SF_CUDA_LAUNCHED("selective_state_update_vec_kernel");
+    SF_CUDA_LAUNCH("selective_state_update_vec_kernel", ctx, selective_state_update_vec_kernel<T>, grid, 128, 0,
+                   p->dim, p->d_state, lg, (const T *)p->x, p->x_batch_stride, (const T *)p->dt, p->dt_batch_stride,
+                   p->dt_bias, p->dt_softplus, p->A, (const T *)p->B, p->B_batch_stride, (const T *)p->C,
+                   p->C_batch_stride, p->D, (const T *)p->z, p->z_batch_stride, p->state, p->state_batch_stride,
+                   (T *)p->out, p->out_batch_stride);
     return SF_OK;
   }
   dim3 grid((unsigned)((p->dim + 127) / 128), (unsigned)p->batch);
-  selective_state_update_kernel<T><<<grid, 128, 0, sf_cuda_stream(ctx)>>>(
-      p->batch, p->dim, p->d_state, (const T *)p->x, p->x_batch_stride, (const T *)p->dt, p->dt_batch_stride,
-      p->dt_bias, p->dt_softplus, p->A, (const T *)p->B, p->B_batch_stride, (const T *)p->C, p->C_batch_stride,
-      p->D, (const T *)p->z, p->z_batch_stride, p->state, p->state_batch_stride, (T *)p->out, p->out_batch_stride);
-  SF_CUDA_LAUNCHED("selective_state_update_kernel");
+  SF_CUDA_LAUNCH("selective_state_update_kernel", ctx, selective_state_update_kernel<T>, grid, 128, 0, p->batch,
+                 p->dim, p->d_state, (const T *)p->x, p->x_batch_stride, (const T *)p->dt, p->dt_batch_stride,
+                 p->dt_bias, p->dt_softplus, p->A, (const T *)p->B, p->B_batch_stride, (const T *)p->C,
+                 p->C_batch_stride, p->D, (const T *)p->z, p->z_batch_stride, p->state, p->state_batch_stride,
+                 (T *)p->out, p->out_batch_stride);
   return SF_OK;
 }
 

@@ -18,6 +18,8 @@ __global__ void ssd_update_kernel(int head_dim, int heads_per_group, int d_state
                                   const T *__restrict__ Bm, int64_t Bbs, const T *__restrict__ Cm, int64_t Cbs,
                                   const float *__restrict__ D, const T *__restrict__ z, int64_t zbs, float *state,
                                   int64_t sbs, T *out, int64_t obs) {
+  sf_pdl_release();
+  sf_pdl_wait();
   const int b = blockIdx.z, h = blockIdx.y;
   const int pch = blockIdx.x * blockDim.x + threadIdx.x;
   if (pch >= head_dim) return;
@@ -50,6 +52,8 @@ __global__ void __launch_bounds__(128) ssd_update_vec_kernel(
     const float *__restrict__ A, const T *__restrict__ Bm, int64_t Bbs, const T *__restrict__ Cm, int64_t Cbs,
     const float *__restrict__ D, const T *__restrict__ z, int64_t zbs, float *state, int64_t sbs, T *out,
     int64_t obs) {
+  sf_pdl_release();
+  sf_pdl_wait();
   const int b = blockIdx.z, h = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int lpr = 1 << lg_lpr, sub = lane & (lpr - 1), rsub = lane >> lg_lpr, rpi = 32 >> lg_lpr;
   const int row0 = (blockIdx.x * 4 + warp) * (SSDU_ROUNDS * rpi);
@@ -122,20 +126,20 @@ static sf_status launch(sf_op_ctx *ctx, const sf_ssd_update_params *p, sf_error 
       p->dt_batch_stride, p->dt_bias, p->dt_softplus, p->dt_min, p->dt_max, p->A, (const T *)p->B,                \
       p->B_batch_stride, (const T *)p->C, p->C_batch_stride, p->D, (const T *)p->z, p->z_batch_stride, p->state,   \
       p->state_batch_stride, (T *)p->out, p->out_batch_stride
-    if (lg > 5) ssd_update_vec_kernel<T, 2><<<grid, 128, 0, sf_cuda_stream(ctx)>>>(SSDU_ARGS);
-    else ssd_update_vec_kernel<T, 1><<<grid, 128, 0, sf_cuda_stream(ctx)>>>(SSDU_ARGS);
+    if (lg > 5)
+      SF_CUDA_LAUNCH("ssd_update_vec_kernel", ctx, ssd_update_vec_kernel<T, 2>, grid, 128, 0, SSDU_ARGS);
+    else
+      SF_CUDA_LAUNCH("ssd_update_vec_kernel", ctx, ssd_update_vec_kernel<T, 1>, grid, 128, 0, SSDU_ARGS);
 #undef SSDU_ARGS
-    SF_CUDA_LAUNCHED("ssd_update_vec_kernel");
     return SF_OK;
   }
   const int threads = p->head_dim >= 128 ? 128 : (p->head_dim >= 64 ? 64 : 32);
   dim3 grid((unsigned)((p->head_dim + threads - 1) / threads), (unsigned)p->n_heads, (unsigned)p->batch);
-  ssd_update_kernel<T><<<grid, threads, 0, sf_cuda_stream(ctx)>>>(
-      p->head_dim, p->n_heads / p->n_groups, p->d_state, (const T *)p->x, p->x_batch_stride, (const T *)p->dt,
-      p->dt_batch_stride, p->dt_bias, p->dt_softplus, p->dt_min, p->dt_max, p->A, (const T *)p->B, p->B_batch_stride,
-      (const T *)p->C, p->C_batch_stride, p->D, (const T *)p->z, p->z_batch_stride, p->state, p->state_batch_stride,
-      (T *)p->out, p->out_batch_stride);
-  SF_CUDA_LAUNCHED("ssd_update_kernel");
+  SF_CUDA_LAUNCH("ssd_update_kernel", ctx, ssd_update_kernel<T>, grid, threads, 0, p->head_dim,
+                 p->n_heads / p->n_groups, p->d_state, (const T *)p->x, p->x_batch_stride, (const T *)p->dt,
+                 p->dt_batch_stride, p->dt_bias, p->dt_softplus, p->dt_min, p->dt_max, p->A, (const T *)p->B,
+                 p->B_batch_stride, (const T *)p->C, p->C_batch_stride, p->D, (const T *)p->z, p->z_batch_stride,
+                 p->state, p->state_batch_stride, (T *)p->out, p->out_batch_stride);
   return SF_OK;
 }
 

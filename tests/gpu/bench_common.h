@@ -37,7 +37,7 @@ static int cmp_f(const void *a, const void *b) {
 typedef sf_status (*op_fn)(const void *arg, sf_error *err);
 
 /* Median milliseconds of the call; negative when it failed. */
-static float time_op(op_fn fn, const void *arg, int nrep) {
+static inline float time_op(op_fn fn, const void *arg, int nrep) {
   cudaEvent_t e0, e1;
   CU(cudaEventCreate(&e0));
   CU(cudaEventCreate(&e1));

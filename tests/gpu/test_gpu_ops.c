@@ -169,11 +169,14 @@ static double etol_of(sf_dtype dt) { return dt == SF_BF16 ? 4e-2 : (dt == SF_F16
 typedef struct res {
   double rel;
   int64_t wrong, n, nans, touched;
+  int64_t worst;           /* index of the element furthest outside its bound; -1 = none */
+  double worst_got, worst_ref, worst_excess;
+  double rms;              /* of the reference */
 } res;
 
 /* Where ref is NaN the op must leave the element untouched (still NaN). */
 static res compare(const float *got, const float *ref, int64_t n, double etol) {
-  res r = {0, 0, 0, 0, 0};
+  res r = {0, 0, 0, 0, 0, -1, 0, 0, 0, 0};
   double num = 0, den = 0;
   for (int64_t i = 0; i < n; i++) {
     if (isnan(ref[i])) continue;
@@ -193,8 +196,13 @@ static res compare(const float *got, const float *ref, int64_t n, double etol) {
       continue;
     }
     num += (g - e) * (g - e);
-    if (fabs(g - e) > etol * (fabs(e) + rms)) r.wrong++;
+    const double excess = fabs(g - e) / (etol * (fabs(e) + rms));
+    if (excess > 1.0) {
+      r.wrong++;
+      if (excess > r.worst_excess) r.worst = i, r.worst_got = g, r.worst_ref = e, r.worst_excess = excess;
+    }
   }
+  r.rms = rms;
   r.rel = den > 0 ? sqrt(num / den) : sqrt(num);
   if (r.nans) r.rel = NAN;
   return r;
@@ -207,6 +215,9 @@ static void row(const char *op, const char *shape, sf_dtype dt, res r, double to
          (long long)r.wrong, (long long)r.n, pass ? "pass" : "FAIL");
   if (r.nans) printf("    %lld outputs NaN/inf or unwritten\n", (long long)r.nans);
   if (r.touched) printf("    %lld elements written that must stay untouched\n", (long long)r.touched);
+  if (r.wrong > 0 && r.worst_excess > 0)
+    printf("    worst at element %lld: got %.6g, reference %.6g (reference rms %.3g): %.1fx its bound\n",
+           (long long)r.worst, r.worst_got, r.worst_ref, r.rms, r.worst_excess);
   if (r.n == 0) printf("    nothing compared\n");
   n_cases++;
   if (!pass) n_failed++;
@@ -479,7 +490,7 @@ static void t_sample(int32_t batch, int32_t vocab, int32_t top_k, float temp, ui
     gpu_ok(G->sample(&gctx, &g, &e), &e, "sample");
     sf_error e2 = {0};
     gpu_ok(G->download(&gctx, got, d_ids, (size_t)batch * sizeof *got, &e2), &e2, "download");
-    res r = {0, 0, batch, 0, 0};
+    res r = {.n = batch, .worst = -1};
     for (int32_t b = 0; b < batch; b++) r.wrong += got[b] != ref[b];
     r.rel = r.wrong ? 1.0 : 0.0;
     row("sample", shape, SF_F32, r, 0.0);
@@ -550,6 +561,11 @@ static void t_kv_append(sf_dtype dt0, int batch, const int32_t *lens, int padded
 sf_status sf_cuda_attention_variant(sf_op_ctx *ctx, const sf_attention_params *p, int variant, int info[5],
                                     sf_error *err);
 
+/* When set, cache positions at and past past_len + len hold NaN (an
+ * unwritten cache): a kernel that lets them into the result (0 * NaN in
+ * P V) fails. Not for the naive op, whose score GEMM spans the cache. */
+static int attn_poison_tail = 0;
+
 static void t_attention(int naive, sf_dtype dt0, int batch, const int32_t *lens, int padded, int H, int KVH,
                         int hd, int causal, const int32_t *past) {
   const sf_dtype dt = eff(dt0);
@@ -563,6 +579,10 @@ static void t_attention(int naive, sf_dtype dt0, int batch, const int32_t *lens,
   float *q = fvec(nq), *k = fvec(nc), *v = fvec(nc), *ro = fvec(no), *go = fvec(no), *rl = fvec(nl), *gl = fvec(nl);
   fill_normal(q, nq, 1, 0), fill_normal(k, nc, 1, 0), fill_normal(v, nc, 1, 0);
   round_as(q, nq, dt), round_as(k, nc, dt), round_as(v, nc, dt);
+  if (attn_poison_tail && !naive)
+    for (int b = 0; b < batch; b++)
+      for (int64_t pos = (past ? past[b] : 0) + lens[b]; pos < cmax; pos++)
+        fill_nan(k + b * bs + pos * ps, ps), fill_nan(v + b * bs + pos * ps, ps);
   fill_nan(ro, no), fill_nan(rl, nl);
   const char *op = naive ? "attention_naive" : "attention";
   sf_attention_params p = {.dtype = SF_F32, .n_heads = H, .n_kv_heads = KVH, .head_dim = hd,
@@ -573,8 +593,8 @@ static void t_attention(int naive, sf_dtype dt0, int batch, const int32_t *lens,
   sf_error e = {0};
   char shape[160], ls[64];
   lens_str(ls, sizeof ls, batch, lens);
-  snprintf(shape, sizeof shape, "%s lens %s heads %d/%d hd %d%s%s", layout(padded), ls, H, KVH, hd,
-           causal ? " causal" : "", past ? " past>0" : "");
+  snprintf(shape, sizeof shape, "%s lens %s heads %d/%d hd %d%s%s%s", layout(padded), ls, H, KVH, hd,
+           causal ? " causal" : "", past ? " past>0" : "", attn_poison_tail && !naive ? " NaN tail" : "");
   sf_status rc = naive ? C->attention_naive(&cctx, &p, &e) : C->attention(&cctx, &p, &e);
   if (cpu_ok(rc, &e, op)) {
     sf_attention_params g = p;
@@ -605,8 +625,9 @@ static void t_attention(int naive, sf_dtype dt0, int batch, const int32_t *lens,
       fetch_as(gl, g.lse, nl, SF_F32);
       char vop[32], vshape[96];
       snprintf(vop, sizeof vop, "attention v%d", var);
-      snprintf(vshape, sizeof vshape, "  ...tensor-core variant %dx%d, %d warps, flags %d%s", info[0], info[1],
-               info[2], info[3], info[4] ? " (the op's)" : "");
+      snprintf(vshape, sizeof vshape, "  ...%s variant %dx%d, %d warps, flags %d%s",
+               (info[3] & 4) ? "wgmma" : "mma.sync", info[0], info[1], info[2], info[3],
+               info[4] ? " (the op's)" : "");
       row(vop, vshape, dt, compare(go, ro, no, etol_of(dt)), tol_of(dt));
       row(vop, "  ...its lse", SF_F32, compare(gl, rl, nl, ETOL_STATE), TOL_STATE);
     }
@@ -660,6 +681,80 @@ static void t_decode_l(sf_dtype dt0, int batch, int H, int KVH, int hd, const in
 
 static void t_decode(sf_dtype dt0, int batch, int H, int KVH, int hd, const int32_t *cache_len, int splits) {
   t_decode_l(dt0, batch, H, KVH, hd, cache_len, splits, 0);
+}
+
+/* attention_merge: acc (+)= part by log-sum-exp, out and part dtypes
+ * independent (an f32 accumulator over bf16 parts and its final fold into a
+ * bf16 output, as the context-parallel code uses them). Random outputs and
+ * lses in [-6, 6); about 1 in 8 (row, head) pairs has lse -inf on the
+ * accumulator side (its output NaN garbage, which must be replaced by the
+ * part), 1 in 8 on the part side (part NaN, accumulator untouched), a few
+ * both (nothing happens: output NaN and lse -inf stay). Rows outside seqs
+ * and stride gaps are NaN and must stay so. aligned: head_dim and strides
+ * give 16-byte rows (the kernel's vector path); else odd strides. */
+static void t_merge(sf_dtype out0, sf_dtype part0, int batch, const int32_t *lens, int padded, int H, int hd,
+                    int aligned) {
+  const sf_dtype odt = eff(out0), pdt = eff(part0);
+  begin_case();
+  hseqs s = make_seqs(batch, lens, padded);
+  const int64_t ohs = aligned ? hd + 8 : hd + 1, ots = aligned ? H * ohs + 16 : H * ohs + 3;
+  const int64_t phs = aligned ? hd : hd + 3, pts = aligned ? H * phs : H * phs + 1, lts = H + 1, plts = H + 3;
+  const int64_t no = s.rows * ots, np = s.rows * pts, nl = s.rows * lts, npl = s.rows * plts;
+  float *o = fvec(no), *pt = fvec(np), *l = fvec(nl), *pl = fvec(npl), *go = fvec(no), *gl = fvec(nl);
+  fill_nan(o, no), fill_nan(pt, np), fill_nan(l, nl), fill_nan(pl, npl);
+  int64_t n_acc = 0, n_part = 0, n_both = 0, item = 0;
+  for (int b = 0; b < batch; b++)
+    for (int64_t i = 0; i < lens[b]; i++)
+      for (int h = 0; h < H; h++, item++) {
+        const int64_t r = s.start[b] + i;
+        /* the first three pairs force each case; then at random */
+        const int u = item < 3 ? (int)item : (int)sf_rng_below(&rng, 8);
+        const int acc_empty = u == 0 || u == 2, part_empty = u == 1 || u == 2;
+        fill_normal(o + r * ots + h * ohs, hd, 1, 0);
+        fill_normal(pt + r * pts + h * phs, hd, 1, 0);
+        fill_uniform(l + r * lts + h, 1, -6, 6);
+        fill_uniform(pl + r * plts + h, 1, -6, 6);
+        if (acc_empty) l[r * lts + h] = -INFINITY, fill_nan(o + r * ots + h * ohs, hd);
+        if (part_empty) pl[r * plts + h] = -INFINITY, fill_nan(pt + r * pts + h * phs, hd);
+        n_acc += acc_empty && !part_empty, n_part += part_empty && !acc_empty, n_both += acc_empty && part_empty;
+      }
+  round_as(o, no, odt), round_as(pt, np, pdt);
+  float *ro = fvec(no), *rl = fvec(nl);
+  memcpy(ro, o, (size_t)no * sizeof(float));
+  memcpy(rl, l, (size_t)nl * sizeof(float));
+  sf_attention_merge_params p = {.dtype = SF_F32, .out_dtype = SF_F32, .n_heads = H, .head_dim = hd,
+                                 .seqs = seqs_host(&s), .out = ro, .out_token_stride = ots, .out_head_stride = ohs,
+                                 .lse = rl, .lse_token_stride = lts, .part = pt, .part_token_stride = pts,
+                                 .part_head_stride = phs, .part_lse = pl, .part_lse_token_stride = plts};
+  sf_error e = {0};
+  char shape[160], ls[64];
+  lens_str(ls, sizeof ls, batch, lens);
+  snprintf(shape, sizeof shape, "%s lens %s heads %d hd %d part %s%s", layout(padded), ls, H, hd,
+           sf_dtype_name(pdt), aligned ? " aligned" : "");
+  printf("    lse -inf pairs: %lld accumulator, %lld part, %lld both, of %lld\n", (long long)n_acc, (long long)n_part,
+         (long long)n_both, (long long)item);
+  if (cpu_ok(C->attention_merge(&cctx, &p, &e), &e, "attention_merge")) {
+    sf_attention_merge_params g = p;
+    g.dtype = pdt, g.out_dtype = odt;
+    g.seqs = seqs_dev(&s);
+    g.out = dup_as(o, no, odt);
+    g.lse = dup_raw(l, (size_t)nl * sizeof(float));
+    g.part = dup_as(pt, np, pdt);
+    g.part_lse = dup_raw(pl, (size_t)npl * sizeof(float));
+    gpu_ok(G->attention_merge(&gctx, &g, &e), &e, "attention_merge");
+    fetch_as(go, g.out, no, odt);
+    fetch_as(gl, g.lse, nl, SF_F32);
+    /* An lse of -inf compares as "must stay untouched" (NaN), so a -inf
+     * where the reference has one passes and anything else does not. */
+    for (int64_t i = 0; i < nl; i++) {
+      if (rl[i] == -INFINITY) rl[i] = NAN;
+      if (gl[i] == -INFINITY) gl[i] = NAN;
+    }
+    row("attention_merge", shape, odt, compare(go, ro, no, etol_of(odt)), tol_of(odt));
+    row("attention_merge", "  ...its lse", SF_F32, compare(gl, rl, nl, ETOL_STATE), TOL_STATE);
+  }
+  arena_free();
+  free(o), free(pt), free(l), free(pl), free(go), free(gl), free(ro), free(rl);
 }
 
 static void t_conv1d(sf_dtype dt0, int batch, const int32_t *lens, int padded, int64_t dim, int W, int silu,
@@ -1135,6 +1230,12 @@ int main(int argc, char **argv) {
   t_gemm(SF_BF16, SF_BF16, 5, 129, 264, 0, 0);
   t_gemm(SF_BF16, SF_F32, 2, 77, 45, 1, 1);
   t_gemm(SF_BF16, SF_BF16, 9, 130, 256, 1, 1);
+  /* the weight stream's variants: columns split over 4 and 8 warps (narrow
+   * products), 16 words a lane (4096-wide rows), rows shorter than a warp */
+  t_gemm(SF_BF16, SF_BF16, 1, 160, 4096, 0, 0);
+  t_gemm(SF_BF16, SF_F32, 2, 37, 8192, 1, 1);
+  t_gemm(SF_BF16, SF_F32, 1, 2048, 4096, 0, 1);
+  t_gemm(SF_F16, SF_F16, 2, 4096, 128, 1, 0);
 
   t_rotary(SF_BF16, 29, 4, 64, 64, 4000);
   t_rotary(SF_F16, 17, 3, 128, 32, 1000000);
@@ -1177,6 +1278,16 @@ int main(int argc, char **argv) {
       t_attention(0, SF_BF16, 1, l2k, 1, 2, 1, 64, 0, NULL);
       t_attention(0, SF_BF16, 4, lc4, 0, 6, 3, 128, 1, pc4);
       t_attention(0, SF_BF16, 4, lc4, 1, 3, 3, 64, 0, pc4);
+      /* many key tiles of the wgmma path (sm_90): chunked prefill with past
+       * > len and GQA 4, and f16 with ragged lengths */
+      const int32_t lw2[] = {1536, 1100}, pw2[] = {0, 2100}, lw3[] = {777, 1, 1280};
+      t_attention(0, SF_BF16, 2, lw2, 0, 8, 2, 128, 1, pw2);
+      t_attention(0, SF_F16, 3, lw3, 1, 4, 2, 64, 1, NULL);
+      t_attention(0, SF_F16, 3, lw3, 0, 2, 2, 128, 0, NULL);
+      attn_poison_tail = 1; /* NaN past each sequence's keys */
+      t_attention(0, SF_BF16, 3, lw3, 0, 4, 2, 128, 0, NULL);
+      t_attention(0, SF_BF16, 2, lw2, 1, 4, 4, 64, 1, pw2);
+      attn_poison_tail = 0;
     }
 
     const int32_t c3[] = {1, 777, 4096}, c2[] = {300, 33};
@@ -1195,6 +1306,22 @@ int main(int argc, char **argv) {
       t_decode_l(SF_BF16, 2, 16, 2, 64, c2b, 0, 1);
       t_decode_l(SF_BF16, 2, 4, 2, 128, c2b, 3, 1);
       t_decode_l(SF_BF16, 1, 16, 16, 128, c1, 0, 1);
+    }
+
+    /* the log-sum-exp merge: both paths of the kernel (16-byte vectors,
+     * scalar), every lane-group size (head_dim 16..128), each dtype pair the
+     * context-parallel code uses, batch > 1 with ragged lengths, strided out */
+    {
+      const int32_t lm3[] = {5, 1, 17}, lm2[] = {7, 3}, lm1[] = {300}, lm4[] = {2, 0, 9, 1};
+      t_merge(SF_BF16, SF_BF16, 3, lm3, 0, 8, 128, 1);
+      t_merge(SF_F32, SF_BF16, 2, lm2, 1, 4, 64, 1);
+      t_merge(SF_BF16, SF_F32, 3, lm3, 0, 2, 128, 1);
+      t_merge(SF_F32, SF_F32, 2, lm2, 1, 3, 80, 0);
+      t_merge(SF_F16, SF_F16, 4, lm4, 0, 5, 64, 0);
+      t_merge(SF_F32, SF_F16, 4, lm4, 1, 6, 16, 1);
+      t_merge(SF_BF16, SF_BF16, 2, lm2, 1, 3, 80, 1);
+      t_merge(SF_BF16, SF_BF16, 1, lm1, 0, 16, 128, 1);
+      t_merge(SF_F32, SF_BF16, 1, lm1, 0, 32, 32, 0);
     }
 
     const int32_t lc3[] = {50, 1, 2}, lc2[] = {17, 64};

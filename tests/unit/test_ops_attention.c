@@ -1,5 +1,6 @@
 /* cpu reference ops, attention set: kv_append, tiled prefill attention
- * (online softmax), naive attention, split-KV decode. Random inputs (seed
+ * (online softmax), naive attention, split-KV decode, the log-sum-exp
+ * merge (two halves of an attention merged == the whole). Random inputs (seed
  * printed; SF_TEST_SEED replays) through strided views: packed GPT-NeoX qkv
  * [tokens, heads, 3, head_dim], padded caches, padded and varlen batches.
  * Compared with the double reference in tests/ref by ||out - ref|| / ||ref||;
@@ -711,6 +712,135 @@ static void test_errors(void) {
   }
 }
 
+/* ------------------------------------------------------------ attention_merge */
+/* Two attentions of the same queries over the keys [0, S) and [S, keys[b])
+ * (non-causal prefill, past_len = keys - queries; the second through a
+ * cache view starting at position S), merged, equal the attention over
+ * [0, keys[b]): output and lse. Padded batch of three (rows past len[b]
+ * must stay untouched), GQA, strided output and lse; then the -inf rules
+ * and the argument checks. */
+static void test_merge(void) {
+  printf("attention_merge\n");
+  enum { B = 3, H = 4, HKV = 2, D = 24, S = 8, PAD = 6, CAP = 24 };
+  const int32_t len[B] = {3, 1, 5}, keys[B] = {20, 9, 13};
+  const int64_t start[B] = {0, PAD, 2 * PAD}, rows = B * PAD;
+  const int64_t qts = H * D + 5, ots = H * (D + 3) + 1, ohs = D + 3, lts = H + 2;
+  const int64_t ps = HKV * D, bs = CAP * ps;
+  float *q = fmalloc(rows * qts), *k = fmalloc(B * bs), *v = fmalloc(B * bs);
+  float *whole = fmalloc(rows * ots), *acc = fmalloc(rows * ots), *part = fmalloc(rows * ots);
+  float *wl = fmalloc(rows * lts), *al = fmalloc(rows * lts), *pl = fmalloc(rows * lts);
+  fill_normal(q, rows * qts);
+  fill_normal(k, B * bs);
+  fill_normal(v, B * bs);
+  fill_const(whole, rows * ots, SENTINEL);
+  fill_const(acc, rows * ots, SENTINEL);
+  fill_const(part, rows * ots, SENTINEL);
+  fill_const(wl, rows * lts, SENTINEL);
+  fill_const(al, rows * lts, SENTINEL);
+  fill_const(pl, rows * lts, SENTINEL);
+  int32_t past_whole[B], past_a[B], past_b[B];
+  for (int b = 0; b < B; b++) {
+    past_whole[b] = keys[b] - len[b];
+    past_a[b] = S - len[b];
+    past_b[b] = keys[b] - S - len[b];
+  }
+  sf_attention_params a = {.dtype = SF_F32, .n_heads = H, .n_kv_heads = HKV, .head_dim = D,
+                           .scale = 1.0f / sqrtf((float)D), .causal = 0,
+                           .seqs = {.batch = B, .max_len = PAD, .start = start, .len = len},
+                           .past_len = past_whole, .q = q, .q_token_stride = qts, .q_head_stride = D,
+                           .cache = {.k = k, .v = v, .batch_stride = bs, .pos_stride = ps, .head_stride = D,
+                                     .max_len = CAP},
+                           .out = whole, .out_token_stride = ots, .out_head_stride = ohs,
+                           .lse = wl, .lse_token_stride = lts};
+  sf_error err = {0};
+  CHECK_MSG(ops->attention(&ctx, &a, &err) == SF_OK, "whole: %s", err.msg);
+  a.past_len = past_a, a.out = acc, a.lse = al;
+  CHECK_MSG(ops->attention(&ctx, &a, &err) == SF_OK, "keys [0, S): %s", err.msg);
+  a.past_len = past_b, a.out = part, a.lse = pl;
+  a.cache.k = k + S * ps, a.cache.v = v + S * ps, a.cache.max_len = CAP - S;
+  CHECK_MSG(ops->attention(&ctx, &a, &err) == SF_OK, "keys [S, keys): %s", err.msg);
+
+  const sf_attention_merge_params mp = {
+      .dtype = SF_F32, .out_dtype = SF_F32, .n_heads = H, .head_dim = D, .seqs = a.seqs, .out = acc,
+      .out_token_stride = ots, .out_head_stride = ohs, .lse = al, .lse_token_stride = lts, .part = part,
+      .part_token_stride = ots, .part_head_stride = ohs, .part_lse = pl, .part_lse_token_stride = lts};
+  CHECK_MSG(ops->attention_merge(&ctx, &mp, &err) == SF_OK, "merge: %s", err.msg);
+  /* Compared over the rows of seqs (dense copies); everything else must
+   * still hold the sentinel on both sides. */
+  {
+    float *go = fmalloc(rows * H * D), *wo = fmalloc(rows * H * D), *gl = fmalloc(rows * H), *wlse = fmalloc(rows * H);
+    int64_t n = 0, nl = 0;
+    for (int b = 0; b < B; b++)
+      for (int64_t i = 0; i < len[b]; i++)
+        for (int h = 0; h < H; h++) {
+          const int64_t r = start[b] + i;
+          gl[nl] = al[r * lts + h], wlse[nl++] = wl[r * lts + h];
+          for (int d = 0; d < D; d++) go[n] = acc[r * ots + h * ohs + d], wo[n++] = whole[r * ots + h * ohs + d];
+        }
+    CHECK_CMP("two halves merged == whole (out)", compare(go, NULL, wo, n), TOL_ATTN, worst_attn);
+    CHECK_CMP("two halves merged == whole (lse)", compare(gl, NULL, wlse, nl), TOL_LSE, worst_lse);
+    free(go), free(wo), free(gl), free(wlse);
+  }
+  int64_t moved = 0;
+  for (int64_t i = 0; i < rows * ots; i++) moved += (whole[i] == SENTINEL) != (acc[i] == SENTINEL);
+  for (int64_t i = 0; i < rows * lts; i++) moved += (wl[i] == SENTINEL) != (al[i] == SENTINEL);
+  CHECK_MSG(moved == 0, "%lld elements outside the rows written or left unwritten", (long long)moved);
+
+  /* The -inf rules, per (row, head): an empty accumulator (garbage NaN
+   * output) takes the part bit for bit; an empty part changes nothing. */
+  {
+    const int64_t r0 = start[0], r2 = start[2] + 4;  /* rows of sequences 0 and 2 */
+    memcpy(acc, whole, (size_t)(rows * ots) * sizeof(float));
+    memcpy(al, wl, (size_t)(rows * lts) * sizeof(float));
+    float *o_empty = acc + r0 * ots + 1 * ohs, *o_kept = acc + r2 * ots + 3 * ohs;
+    fill_const(o_empty, D, NAN);
+    al[r0 * lts + 1] = -INFINITY;
+    pl[r2 * lts + 3] = -INFINITY;
+    float *want_kept = fmalloc(D);
+    memcpy(want_kept, o_kept, D * sizeof(float));
+    const float lse_kept = al[r2 * lts + 3];
+    CHECK_MSG(ops->attention_merge(&ctx, &mp, &err) == SF_OK, "merge: %s", err.msg);
+    CHECK_MSG(!memcmp(o_empty, part + r0 * ots + 1 * ohs, D * sizeof(float)) &&
+                  al[r0 * lts + 1] == pl[r0 * lts + 1],
+              "an accumulator with lse -inf does not take the part as it is");
+    CHECK_MSG(!memcmp(o_kept, want_kept, D * sizeof(float)) && al[r2 * lts + 3] == lse_kept,
+              "a part with lse -inf changed the accumulator");
+    /* Both -inf: nothing happens (the output stays what it was, NaN here). */
+    pl[r0 * lts + 2] = -INFINITY;
+    al[r0 * lts + 2] = -INFINITY;
+    fill_const(acc + r0 * ots + 2 * ohs, D, NAN);
+    CHECK_MSG(ops->attention_merge(&ctx, &mp, &err) == SF_OK, "merge: %s", err.msg);
+    CHECK_MSG(al[r0 * lts + 2] == -INFINITY && isnan(acc[r0 * ots + 2 * ohs]), "two empty rows made something");
+    printf("    -inf rules hold\n");
+    free(want_kept);
+  }
+
+  /* Argument checks. */
+  {
+    sf_attention_merge_params p = mp;
+    p.dtype = SF_BF16;
+    CHECK_FAILS(ops->attention_merge(&ctx, &p, &e_), SF_ERR_UNSUPPORTED, "attention_merge");
+    p = mp;
+    p.out_dtype = SF_F16;
+    CHECK_FAILS(ops->attention_merge(&ctx, &p, &e_), SF_ERR_UNSUPPORTED, "attention_merge");
+    p = mp;
+    p.head_dim = 0;
+    CHECK_FAILS(ops->attention_merge(&ctx, &p, &e_), SF_ERR_ARG, "attention_merge");
+    p = mp;
+    p.part_lse = NULL;
+    CHECK_FAILS(ops->attention_merge(&ctx, &p, &e_), SF_ERR_ARG, "attention_merge");
+    p = mp;
+    p.seqs.max_len = 2; /* < len[2] */
+    CHECK_FAILS(ops->attention_merge(&ctx, &p, &e_), SF_ERR_ARG, "attention_merge");
+    p = mp;
+    p.seqs.batch = 0;
+    p.out = NULL;
+    sf_error e0 = {0};
+    CHECK_MSG(ops->attention_merge(&ctx, &p, &e0) == SF_OK, "an empty batch is a no-op: %s", e0.msg);
+  }
+  free(q), free(k), free(v), free(whole), free(acc), free(part), free(wl), free(al), free(pl);
+}
+
 int main(void) {
   uint64_t seed = sf_test_seed();
   sf_rng_seed(&rng, seed);
@@ -720,6 +850,7 @@ int main(void) {
   test_chunked();
   test_decode();
   test_errors();
+  test_merge();
   printf("largest relative errors: attention %.2e (tol %.0e), lse %.2e (tol %.0e)\n", worst_attn,
          TOL_ATTN, worst_lse, TOL_LSE);
   sf_cpu_ctx_destroy(&ctx);

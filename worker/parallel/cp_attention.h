@@ -1,6 +1,7 @@
 /* Context-parallel attention over k ranks (one transport group), built on
- * the op table's attention, attention_decode and kv_append, so it runs on
- * any backend whose transport can move its buffers.
+ * the op table's attention, attention_decode, attention_merge and
+ * kv_append, so it runs on any backend whose transport can move its
+ * buffers.
  *
  * Prefill (ring attention over zigzag shards, cp_shard.h): rank r holds
  * blocks r and 2k-1-r of every sequence (q, k, v after rotary with global
@@ -12,7 +13,8 @@
  * j < i, and skipped when j > i; fully visible pairs are one attention call
  * with causal off and past_len = keys - queries (so every query sees the
  * whole key block; the even split keeps that >= 0). Each call writes a
- * partial output and its log-sum-exp, merged into the output (cp_merge.h).
+ * partial output and its log-sum-exp, merged into the output (the op
+ * table's attention_merge).
  * Every step costs each rank the same two blocks' worth of scores:
  *   source rank < r: its block j < r against both of r's blocks;
  *   source rank > r: both its blocks against r's late block 2k-1-r.

@@ -1,12 +1,20 @@
 /* Ring attention prefill over zigzag shards (the algorithm is described in
  * cp_attention.h). Everything the ops read lives in backend memory: the
  * rows of this rank's two blocks (sf_seqs), past_len per call, two ring
- * buffers of [K | V] shards, a partial output and two log-sum-exp arrays. */
+ * buffers of [K | V] shards, a partial output and two log-sum-exp arrays,
+ * and with 16-bit activations over k > 2 ranks an f32 accumulator.
+ *
+ * Where the merges go: step 0 (the diagonal) writes the output itself; with
+ * f32 activations (the cpu backend) every later step's partial attention is
+ * merged straight into it. With bf16/f16 (cuda) each such merge would round
+ * the output to 16 bits again, k-1 times over the ring; instead steps
+ * 1..k-1 are merged into an f32 accumulator (attention_merge with
+ * out_dtype f32 over 16-bit parts), and one last merge folds it into the
+ * output: one rounding, whatever k (sf_cp_f32_acc says when). */
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "parallel/cp_attention.h"
-#include "parallel/cp_merge.h"
 #include "parallel/cp_scratch.h"
 #include "parallel/cp_shard.h"
 
@@ -112,11 +120,28 @@ typedef struct bufs {
   void *ring[2];      /* [K | V] shards: the one attended to, the one arriving */
   void *part;         /* partial output, [rows][n_heads][head_dim] */
   float *lse, *part_lse;
+  void *acc;          /* f32 [rows][n_heads][head_dim], or NULL: merge into out */
+  float *acc_lse;     /* its lse, -inf until a step reaches the row */
   size_t ring_bytes;
 } bufs;
 
+/* acc (+)= part over the rows of seqs; lses [row][n_heads]. */
+static sf_status merge(sf_op_ctx *ctx, const sf_cp_prefill_params *p, sf_seqs seqs, sf_dtype out_dtype, void *out,
+                       int64_t ots, int64_t ohs, float *lse, sf_dtype part_dtype, const void *part,
+                       const float *part_lse, sf_error *err) {
+  const int64_t hd = p->head_dim, pts = (int64_t)p->n_heads * hd;
+  sf_attention_merge_params mp = {
+      .dtype = part_dtype, .out_dtype = out_dtype, .n_heads = p->n_heads, .head_dim = p->head_dim,
+      .seqs = seqs, .out = out, .out_token_stride = ots, .out_head_stride = ohs, .lse = lse,
+      .lse_token_stride = p->n_heads, .part = part, .part_token_stride = pts, .part_head_stride = hd,
+      .part_lse = part_lse, .part_lse_token_stride = p->n_heads};
+  if (ctx->ops->attention_merge(ctx, &mp, err) != SF_OK)
+    return sf_fail_context(err, "context-parallel prefill");
+  return SF_OK;
+}
+
 /* Step s >= 1: the shard of rank src (blocks src[2b], src[2b+1]) against
- * this rank's queries, merged into out. */
+ * this rank's queries, merged into out (or the f32 accumulator). */
 static sf_status ring_step(sf_op_ctx *ctx, const sf_cp_prefill_params *p, const rows *w, const bufs *m,
                            void *shard, int src_rank, int rank, const sf_cp_span *src, sf_error *err) {
   const int64_t B = p->batch, hd = p->head_dim, pts = (int64_t)p->n_heads * hd;
@@ -137,14 +162,10 @@ static sf_status ring_step(sf_op_ctx *ctx, const sf_cp_prefill_params *p, const 
     SF_TRY(attend(ctx, p, cache, w->b, w->past, 0, m->part, pts, hd, m->part_lse, err));
     merged = w->b;
   }
-  sf_cp_merge_params mp = {
-      .dtype = p->dtype, .n_heads = p->n_heads, .head_dim = p->head_dim, .seqs = merged,
-      .out = p->out, .out_token_stride = p->out_token_stride, .out_head_stride = p->out_head_stride,
-      .lse = m->lse, .lse_token_stride = p->n_heads, .part = m->part, .part_token_stride = pts,
-      .part_head_stride = hd, .part_lse = m->part_lse, .part_lse_token_stride = p->n_heads};
-  if (sf_cp_attention_merge(ctx, &mp, err) != SF_OK)
-    return sf_fail_context(err, "context-parallel prefill");
-  return SF_OK;
+  if (m->acc)
+    return merge(ctx, p, merged, SF_F32, m->acc, pts, hd, m->acc_lse, p->dtype, m->part, m->part_lse, err);
+  return merge(ctx, p, merged, p->dtype, p->out, p->out_token_stride, p->out_head_stride, m->lse, p->dtype,
+               m->part, m->part_lse, err);
 }
 
 static sf_status alloc_bufs(sf_cp_scratch *s, const sf_transport *t, const sf_cp_prefill_params *p,
@@ -159,6 +180,10 @@ static sf_status alloc_bufs(sf_cp_scratch *s, const sf_transport *t, const sf_cp
     SF_TRY(sf_cp_scratch_alloc(s, m->ring_bytes, &m->ring[1], err));
     SF_TRY(sf_cp_scratch_alloc(s, part_bytes, &m->part, err));
     SF_TRY(sf_cp_scratch_alloc(s, lse_bytes, &part_lse, err));
+  }
+  if (sf_cp_f32_acc(p->dtype, t->size)) {
+    SF_TRY(sf_cp_scratch_alloc(s, (size_t)w->n_rows * (size_t)p->n_heads * hd * sizeof(float), &m->acc, err));
+    SF_TRY(sf_cp_scratch_neg_inf(s, (size_t)w->n_rows * (size_t)p->n_heads, &m->acc_lse, err));
   }
   SF_TRY(sf_cp_scratch_alloc(s, lse_bytes, &lse, err));
   m->lse = lse;
@@ -202,6 +227,10 @@ static sf_status ring(sf_op_ctx *ctx, sf_transport *t, const sf_cp_prefill_param
     for (int32_t b = 0; b < p->batch; b++) sf_cp_zigzag(p->seq_len[b], k, src_rank, src + 2 * b);
     if (st == SF_OK) st = ring_step(ctx, p, w, m, m->ring[cur], src_rank, r, src, err);
   }
+  /* The accumulated steps 1..k-1 into step 0's output: its one rounding. */
+  if (st == SF_OK && m->acc)
+    st = merge(ctx, p, w->all, p->dtype, p->out, p->out_token_stride, p->out_head_stride, m->lse, SF_F32, m->acc,
+               m->acc_lse, err);
   return st;
 }
 
@@ -210,7 +239,7 @@ sf_status sf_cp_attention_prefill(sf_op_ctx *ctx, sf_transport *t, const sf_cp_p
   if (p->batch == 0) return SF_OK; /* batch and seq_len are the same on every rank */
   sf_cp_scratch s = {.ctx = ctx};
   rows w = {0};
-  bufs m = {{NULL, NULL}, NULL, NULL, NULL, 0};
+  bufs m = {{NULL, NULL}, NULL, NULL, NULL, NULL, NULL, 0};
   void *host = NULL;
   sf_cp_span *src = NULL;
   sf_status st = SF_OK;

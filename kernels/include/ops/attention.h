@@ -65,6 +65,37 @@ typedef struct sf_attention_decode_params {
                                             merges); may be NULL */
 } sf_attention_decode_params;
 
+/* Merging partial attentions by log-sum-exp (context parallelism: ring
+ * attention merges each key block's result into its output, decode merges
+ * the ranks' shards). Two attentions of the same query over disjoint key
+ * sets, (o_a, lse_a) and (o_b, lse_b), make the attention over their union:
+ *   m = max(lse_a, lse_b), w_a = exp(lse_a - m), w_b = exp(lse_b - m)
+ *   o = (w_a o_a + w_b o_b) / (w_a + w_b),  lse = m + log(w_a + w_b).
+ * Here acc (out, lse) <- acc (+) part (part, part_lse), in place, for every
+ * row of seqs (token-major: row start[b] + i, i < len[b]) and every head;
+ * rows outside seqs are untouched. An acc row with lse -inf holds nothing
+ * yet: it takes part as it is (converted to out_dtype) and its old output is
+ * never read, so it may start as garbage (NaN included); a part row with
+ * lse -inf changes nothing (its output is never read either). The lses are
+ * fp32, [row * token_stride + head]; math in fp32 on every backend.
+ *
+ * out_dtype may differ from dtype so that an accumulator can stay in f32
+ * while the partial attentions are bf16/f16 (as the attention ops write
+ * them): k merges into a 16-bit output round k times, into an f32 one once
+ * (a last merge of the f32 accumulator into the 16-bit output, or into an
+ * output whose lse is -inf, which is a converting copy). The cpu backend
+ * takes f32 for both. out and part must not overlap. */
+typedef struct sf_attention_merge_params {
+  sf_dtype dtype;                 /* part (the partial attention) */
+  sf_dtype out_dtype;             /* out (the accumulator); set it: 0 is f32 */
+  int32_t n_heads, head_dim;
+  sf_seqs seqs;
+  void *out; int64_t out_token_stride, out_head_stride;
+  float *lse; int64_t lse_token_stride;
+  const void *part; int64_t part_token_stride, part_head_stride;
+  const float *part_lse; int64_t part_lse_token_stride;
+} sf_attention_merge_params;
+
 #ifdef __cplusplus
 }
 #endif

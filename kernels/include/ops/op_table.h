@@ -54,6 +54,7 @@ struct sf_ops {
   SF_OP(attention, sf_attention_params);         /* tiled, online softmax */
   SF_OP(attention_naive, sf_attention_params);   /* full scores, baseline */
   SF_OP(attention_decode, sf_attention_decode_params);
+  SF_OP(attention_merge, sf_attention_merge_params);   /* log-sum-exp merge (context parallel) */
   SF_OP(conv1d, sf_conv1d_params);
   SF_OP(conv1d_update, sf_conv1d_update_params);
   SF_OP(selective_scan, sf_selective_scan_params);       /* chunked */
