@@ -1,9 +1,22 @@
-/* Attention prefill: the launcher picks the tensor-core kernel
- * (attention_mma*.cu: mma.sync, FlashAttention-2 style) for bf16/f16 with
- * head_dim 64 or 128, scale > 0, 16-byte aligned q/k/v with strides that are
- * multiples of 8 elements, on sm_80+; everything else runs the fp32 kernel
- * below. params.block_q/block_k: 0/0 picks; the tiles of a tensor-core
- * variant (128/64 for the default) pick it; 64/32 forces the fp32 kernel.
+/* Attention prefill: the launcher picks, for bf16/f16 with head_dim 64 or
+ * 128, scale > 0, 16-byte aligned q/k/v with strides that are multiples of
+ * 8 elements (the "tensor-core" params):
+ *   - on a compute capability 9.0 device, when this build holds the sm_90a
+ *     image of attention_wgmma.cu (CMake adds it when the architectures
+ *     name 90): the Hopper kernel (wgmma + TMA, FlashAttention-3 style). It
+ *     covers everything the op accepts with those params: causal or not,
+ *     GQA, varlen, past_len (chunked prefill), lse. If the driver cannot
+ *     encode a TMA tensor map of the cache view (a stride >= 2^40 bytes, a
+ *     negative stride...), the call runs mma.sync instead;
+ *   - otherwise (sm_80+, or SF_ATTENTION_PATH=mma_sync in the environment)
+ *     the mma.sync kernel (attention_mma*.cu, FlashAttention-2 style);
+ * and everything else runs the fp32 kernel below (SF_ATTENTION_PATH=fp32
+ * forces it). params.block_q/block_k: 0/0 picks as above; the tiles of a
+ * mma.sync variant (128/64 for its default) pick that variant, those of a
+ * wgmma variant (128/128 for hd 128, 192/128 for hd 64 by default; where
+ * tiles match both, mma.sync) that one (an error where it cannot run);
+ * 64/32 forces the fp32 kernel. sf_cuda_attention_variant (below) runs any
+ * variant by number: the mma.sync ones first, then the wgmma ones.
  *
  * The fp32 kernel: tiled with an online softmax (FlashAttention's algorithm
  * without tensor cores).
@@ -21,7 +34,11 @@
  * nothing and is reported by the next sync. Workspace: none. */
 #include <math.h>
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "attention_mma.cuh"
+#include "attention_wgmma.cuh"
 #include "cuda_common.cuh"
 
 enum { ATT_BQ = 64, ATT_BK = 32, ATT_THREADS = 128 };
@@ -204,8 +221,28 @@ static int mma_default(int head_dim) {
   return head_dim == 64 ? sf_attn_mma_default_d64() : sf_attn_mma_default_d128();
 }
 
+/* Number of mma.sync variants of a head dim (the wgmma ones follow them in
+ * sf_cuda_attention_variant's numbering). */
+static int mma_count(int head_dim) {
+  int n = 0;
+  while (mma_info(head_dim, n).block_q != 0) n++;
+  return n;
+}
+
 static sf_status run_mma(sf_op_ctx *ctx, const sf_attention_params *p, int variant, sf_error *err) {
   return p->head_dim == 64 ? sf_attn_mma_d64(ctx, p, variant, err) : sf_attn_mma_d128(ctx, p, variant, err);
+}
+
+/* SF_ATTENTION_PATH: "mma_sync" / "fp32" force that kernel when the caller
+ * leaves the tiles to the op (benchmarks compare the paths through it);
+ * anything else (or unset) chooses automatically. */
+enum { PATH_AUTO = 0, PATH_MMA = 1, PATH_FP32 = 2 };
+static int path_override(void) {
+  const char *e = getenv("SF_ATTENTION_PATH");
+  if (!e) return PATH_AUTO;
+  if (!strcmp(e, "mma_sync") || !strcmp(e, "mma")) return PATH_MMA;
+  if (!strcmp(e, "fp32")) return PATH_FP32;
+  return PATH_AUTO;
 }
 
 static sf_status run_fp32(sf_op_ctx *ctx, const sf_attention_params *p, sf_error *err) {
@@ -241,14 +278,19 @@ extern "C" SF_CUDA_OP(attention, sf_attention_params) {
   int done;
   SF_TRY(check_params(p, &done, err));
   const bool tc = mma_ok(ctx, p);
-  int variant = -1;
+  const bool wg = tc && sf_attn_wgmma_usable(ctx);
+  int variant = -1, wvariant = -1; /* mma.sync / wgmma variant; both -1: fp32 */
   const int hd = p->head_dim == 64 ? 64 : 128;
   if (p->block_q == 0 && p->block_k == 0) {
-    variant = tc ? mma_default(hd) : -1;
+    const int path = path_override();
+    if (path == PATH_FP32 || !tc) variant = -1;
+    else if (wg && path == PATH_AUTO) wvariant = sf_attn_wgmma_default(hd);
+    else variant = mma_default(hd);
   } else if (p->block_q == ATT_BQ && p->block_k == ATT_BK) {
     variant = -1;
   } else if (tc) {
-    /* the default if its tiles match, else the first variant that does */
+    /* the default if its tiles match, else the first variant that does;
+     * mma.sync first, then wgmma */
     const sf_attn_mma_info d = mma_info(hd, mma_default(hd));
     if (d.block_q == p->block_q && d.block_k == p->block_k) variant = mma_default(hd);
     for (int v = 0; variant < 0; v++) {
@@ -256,23 +298,46 @@ extern "C" SF_CUDA_OP(attention, sf_attention_params) {
       if (in.block_q == 0) break;
       if (in.block_q == p->block_q && in.block_k == p->block_k) variant = v;
     }
+    if (variant < 0 && wg) {
+      const sf_attn_mma_info wd = sf_attn_wgmma_info(hd, sf_attn_wgmma_default(hd));
+      if (wd.block_q == p->block_q && wd.block_k == p->block_k) wvariant = sf_attn_wgmma_default(hd);
+      for (int v = 0; wvariant < 0; v++) {
+        const sf_attn_mma_info in = sf_attn_wgmma_info(hd, v);
+        if (in.block_q == 0) break;
+        if (in.block_q == p->block_q && in.block_k == p->block_k) wvariant = v;
+      }
+    }
   }
-  if (variant < 0 && !(p->block_q == ATT_BQ && p->block_k == ATT_BK) && (p->block_q || p->block_k))
+  if (variant < 0 && wvariant < 0 && !(p->block_q == ATT_BQ && p->block_k == ATT_BK) &&
+      (p->block_q || p->block_k))
     return sf_fail(err, SF_ERR_UNSUPPORTED,
                    "attention: tiles %dx%d requested; the cuda kernels have %dx%d (fp32) and, for "
-                   "bf16/f16 head_dim 64/128, %dx%d (tensor cores, default); pass 0 to choose",
+                   "bf16/f16 head_dim 64/128, %dx%d (mma.sync default) and %dx%d (wgmma default, "
+                   "sm_90a builds on cc 9.0); pass 0 to choose",
                    (int)p->block_q, (int)p->block_k, (int)ATT_BQ, (int)ATT_BK,
-                   mma_info(hd, mma_default(hd)).block_q, mma_info(hd, mma_default(hd)).block_k);
+                   mma_info(hd, mma_default(hd)).block_q, mma_info(hd, mma_default(hd)).block_k,
+                   sf_attn_wgmma_info(hd, sf_attn_wgmma_default(hd)).block_q,
+                   sf_attn_wgmma_info(hd, sf_attn_wgmma_default(hd)).block_k);
   if (done) return SF_OK;
+  if (wvariant >= 0) {
+    const sf_status rc = sf_attn_wgmma(ctx, p, wvariant, err);
+    /* UNSUPPORTED comes before any launch (a cache view TMA cannot
+     * describe): the automatic choice falls back to mma.sync */
+    if (rc != SF_ERR_UNSUPPORTED || p->block_q || p->block_k) return rc;
+    if (err) memset(err, 0, sizeof *err);
+    variant = mma_default(hd);
+  }
   return variant >= 0 ? run_mma(ctx, p, variant, err) : run_fp32(ctx, p, err);
 }
 
 /* For tuning and tests (bench_attention and test_gpu_ops declare it):
- * variant -1 is the fp32 kernel, 0.. the tensor-core variants of
- * p->head_dim (SF_ERR_UNSUPPORTED where the params or the variant do not
- * fit; the message of a variant that does not exist says "no variant");
- * block_q/block_k are ignored. Writes block_q, block_k, warps, flags and
- * whether it is the op's default to info (may be NULL). */
+ * variant -1 is the fp32 kernel, 0 .. n-1 the mma.sync variants of
+ * p->head_dim (n = 7 now), n .. the wgmma variants (info[3] has
+ * SF_AWG_FLAG = 4; SF_ERR_UNSUPPORTED off sm_90a/cc 9.0, or where the
+ * params or the variant do not fit; the message of a variant that does not
+ * exist says "no variant"); block_q/block_k are ignored. Writes block_q,
+ * block_k, warps, flags and whether it is the op's default to info (may be
+ * NULL). */
 extern "C" sf_status sf_cuda_attention_variant(sf_op_ctx *ctx, const sf_attention_params *p, int variant,
                                                int info[5], sf_error *err) {
   int done;
@@ -280,17 +345,50 @@ extern "C" sf_status sf_cuda_attention_variant(sf_op_ctx *ctx, const sf_attentio
   if (variant >= 0) {
     if (!mma_ok(ctx, p))
       return sf_fail(err, SF_ERR_UNSUPPORTED, "attention: these params do not fit the tensor-core kernels");
+    const int n_mma = mma_count(p->head_dim);
+    if (variant >= n_mma) {
+      const int wv = variant - n_mma;
+      const sf_attn_mma_info in = sf_attn_wgmma_info(p->head_dim, wv);
+      if (in.block_q == 0)
+        return sf_fail(err, SF_ERR_UNSUPPORTED, "attention: no variant %d for head_dim %d", variant,
+                       (int)p->head_dim);
+      if (!sf_attn_wgmma_usable(ctx))
+        return sf_fail(err, SF_ERR_UNSUPPORTED,
+                       "attention: variant %d (wgmma) needs an sm_90a build on a cc 9.0 device", variant);
+      if (info)
+        info[0] = in.block_q, info[1] = in.block_k, info[2] = in.warps, info[3] = in.flags,
+        info[4] = wv == sf_attn_wgmma_default(p->head_dim);
+      if (done) return SF_OK;
+      return sf_attn_wgmma(ctx, p, wv, err);
+    }
     const sf_attn_mma_info in = mma_info(p->head_dim, variant);
-    if (in.block_q == 0)
-      return sf_fail(err, SF_ERR_UNSUPPORTED, "attention: no variant %d for head_dim %d", variant,
-                     (int)p->head_dim);
     if (info)
       info[0] = in.block_q, info[1] = in.block_k, info[2] = in.warps, info[3] = in.flags,
-      info[4] = variant == mma_default(p->head_dim);
+      info[4] = variant == mma_default(p->head_dim) && !sf_attn_wgmma_usable(ctx);
     if (done) return SF_OK;
     return run_mma(ctx, p, variant, err);
   }
   if (info) info[0] = ATT_BQ, info[1] = ATT_BK, info[2] = ATT_THREADS / 32, info[3] = 0, info[4] = 0;
   if (done) return SF_OK;
   return run_fp32(ctx, p, err);
+}
+
+/* For kbench's row labels (worker/kbench/kbench_ops.c, a weak reference):
+ * the kernel the op runs on the current device for default tiles and
+ * contiguous 16-byte aligned tensors of this dtype (sf_dtype) and head dim:
+ * "wgmma", "mma_sync" or "fp32" (SF_ATTENTION_PATH respected). */
+extern "C" const char *sf_cuda_attention_path(int dtype, int head_dim) {
+  const int path = path_override();
+  if (path == PATH_FP32 || (dtype != SF_BF16 && dtype != SF_F16) || (head_dim != 64 && head_dim != 128))
+    return "fp32";
+  sf_op_ctx c;
+  memset(&c, 0, sizeof c);
+  int major = 0;
+  if (cudaGetDevice(&c.device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, c.device) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return "tiled";
+  }
+  if (major < 8) return "fp32";
+  return path == PATH_AUTO && sf_attn_wgmma_usable(&c) ? "wgmma" : "mma_sync";
 }

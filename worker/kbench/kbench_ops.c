@@ -627,11 +627,20 @@ double kb_quantile(const double *x, int n, double q) {
 
 /* ---- rows ------------------------------------------------------------------ */
 
+/* The cuda backend's name for the kernel its attention op runs ("wgmma",
+ * "mma_sync", "fp32"; kernels/cuda/attention.cu). Weak: where that backend
+ * is not linked (the unit tests, cpu-only builds) it is NULL and the row
+ * keeps the implementation's name, "tiled". */
+extern const char *sf_cuda_attention_path(int dtype, int head_dim) __attribute__((weak));
+
 void sf_kbench_row_init(const sf_kbench_shape *s, sf_kernel_result *r) {
   memset(r, 0, sizeof *r);
   const sf_kbench_opinfo *oi = &op_table[s->op];
   snprintf(r->op, sizeof r->op, "%s", sf_kbench_row_op(s));
-  snprintf(r->impl, sizeof r->impl, "%s", oi->impls[s->impl]);
+  const char *impl = oi->impls[s->impl];
+  if (s->op == SF_KB_ATTN && s->impl == 0 && sf_cuda_attention_path)
+    impl = sf_cuda_attention_path((int)s->dtype, (int)s->head_dim);
+  snprintf(r->impl, sizeof r->impl, "%s", impl);
   snprintf(r->dtype, sizeof r->dtype, "%s", sf_dtype_name(s->dtype));
   r->batch = s->batch;
   r->heads = s->heads;
