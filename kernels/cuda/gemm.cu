@@ -11,8 +11,9 @@
  * of a fused projection) are safe. When the heuristic offers no algorithm,
  * cublasGemmEx plus a small bias kernel does the same. k = 0 is c = bias
  * (+ c). Up to SF_CUDA_GEMV_MAX_M rows go to gemm_small_m.cu instead (16-bit,
- * aligned): decode's weight streams. Workspace: n * sizeof(out) bytes with a
- * bias (cuBLASLt path). */
+ * aligned): decode's weight streams, with the activation epilogue in the
+ * kernel; elsewhere the activation runs as its own op (sf_gemm_unfused).
+ * Workspace: n * sizeof(out) bytes with a bias (cuBLASLt path). */
 #include "cuda_common.cuh"
 
 static cudaDataType_t cuda_type(sf_dtype t) {
@@ -143,13 +144,16 @@ extern "C" SF_CUDA_OP(gemm, sf_gemm_params) {
   if (p->out_dtype != p->dtype && p->out_dtype != SF_F32)
     return sf_fail(err, SF_ERR_UNSUPPORTED, "gemm: out_dtype %s must be f32 or the input type %s",
                    sf_dtype_name(p->out_dtype), sf_dtype_name(p->dtype));
+  SF_TRY(sf_gemm_check_fusions(p, err));
   if (p->m == 0 || p->n == 0) return SF_OK;
   if (!p->c || (p->k > 0 && (!p->a || !p->w)))
     return sf_fail(err, SF_ERR_ARG, "gemm: a, w and c must be non-NULL");
-  /* Decode shapes (a few rows): the weight-streaming kernel, when it applies. */
+  /* Decode shapes (a few rows): the weight-streaming kernel, when it applies
+   * (activation folded in); other shapes run the activation after. */
   int done = 0;
   SF_TRY(sf_cuda_gemm_small_m(ctx, p, &done, err));
   if (done) return SF_OK;
+  if (p->has_act) return sf_gemm_unfused(ctx, p, sf_cuda_gemm, err);
   const int same = p->out_dtype == p->dtype;
   switch (p->dtype) {
     case SF_BF16:

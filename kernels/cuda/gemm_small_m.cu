@@ -11,10 +11,10 @@
  * (evict-first: the weights do not fit in L2 and are not read again this
  * step), takes the matching words of each row of a from L1 (all warps
  * share them), and the S partial sums meet in shared memory; c = dot + bias
- * (+ c) in fp32 before the one rounding to the output type. Each lane
- * keeps U = 4 16-byte words in flight and S grows with k so that a warp's
- * share is one round (gemv_split: measured). Splitting also spreads narrow
- * products (x_proj: 160 columns) over more SMs.
+ * (+ c), then the activation epilogue if any, in fp32 before the one
+ * rounding to the output type. Each lane keeps U 16-byte words in flight;
+ * U and S by gemv_choice (measured). S > 1 spreads narrow products
+ * (x_proj: 160 columns) over more SMs.
  *
  * Under programmatic dependent launch (cuda_common.cuh) the kernel lets its
  * successor launch at once and loads its first U words before it waits for
@@ -61,6 +61,22 @@ __device__ __forceinline__ void gemv_load(uint4 (&wv)[U], const uint4 *wr, int64
   }
 }
 
+/* What the kernel reads and writes. */
+template <typename TI, typename TO>
+struct gemv_args {
+  int m, split;
+  int64_t n, k, k8;
+  const TI *a;
+  int64_t lda;
+  const TI *w;
+  int64_t ldw;
+  const TI *bias;
+  TO *c;
+  int64_t ldc;
+  int accumulate;
+  int act; /* -1: none; else an sf_act_kind */
+};
+
 template <typename TI, int M, int U>
 __device__ __forceinline__ void gemv_round(const uint4 (&wv)[U], int64_t i0, int64_t k8, int m,
                                            const TI *__restrict__ a, int64_t lda, float (&acc)[M]) {
@@ -81,19 +97,24 @@ __device__ __forceinline__ void gemv_round(const uint4 (&wv)[U], int64_t i0, int
   }
 }
 
+__device__ __forceinline__ float gemv_act(int act, float v) {
+  if (act == SF_ACT_GELU) return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
+  if (act == SF_ACT_SILU) return sf_silu(v);
+  return sf_softplus(v);
+}
+
+/* The weights are constants of the step, so the first round is loaded
+ * before sf_pdl_wait; everything that reads a or c comes after it. */
 template <typename TI, typename TO, int M, int U>
-__global__ void __launch_bounds__(GEMV_WARPS * 32)
-gemv_kernel(int m, int64_t n, int64_t k8, int split, const TI *__restrict__ a, int64_t lda,
-            const TI *__restrict__ w, int64_t ldw, const TI *__restrict__ bias, TO *c, int64_t ldc,
-            int accumulate) {
+__global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(const gemv_args<TI, TO> g) {
   __shared__ float part[GEMV_WARPS][M];
   sf_pdl_release();
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, split = g.split;
   const int64_t col = (int64_t)blockIdx.x * (GEMV_WARPS / split) + warp / split;
   const int slice = warp % split;
-  const bool live = col < n;
-  const uint4 *wr = reinterpret_cast<const uint4 *>(w + (live ? col : 0) * ldw);
-  const int64_t stride = (int64_t)32 * U * split;
+  const bool live = col < g.n;
+  const uint4 *wr = reinterpret_cast<const uint4 *>(g.w + (live ? col : 0) * g.ldw);
+  const int64_t stride = (int64_t)32 * U * split, k8 = g.k8;
   int64_t i0 = lane + (int64_t)32 * U * slice;
   uint4 wv[U];
   if (live) gemv_load<U>(wv, wr, i0, k8);
@@ -103,7 +124,7 @@ gemv_kernel(int m, int64_t n, int64_t k8, int split, const TI *__restrict__ a, i
   for (int r = 0; r < M; r++) acc[r] = 0.0f;
   if (live) {
     for (;;) {
-      gemv_round<TI, M, U>(wv, i0, k8, m, a, lda, acc);
+      gemv_round<TI, M, U>(wv, i0, k8, g.m, g.a, g.lda, acc);
       i0 += stride;
       if (i0 >= k8) break;
       gemv_load<U>(wv, wr, i0, k8);
@@ -127,11 +148,12 @@ gemv_kernel(int m, int64_t n, int64_t k8, int split, const TI *__restrict__ a, i
   if (!live || slice != 0 || lane != 0) return;
 #pragma unroll
   for (int r = 0; r < M; r++) {
-    if (r >= m) break;
+    if (r >= g.m) break;
     float v = acc[r];
-    if (bias) v += sf_to_f<TI>(bias[col]);
-    TO *e = c + r * ldc + col;
-    if (accumulate) v += sf_to_f<TO>(*e);
+    if (g.bias) v += sf_to_f<TI>(g.bias[col]);
+    TO *e = g.c + r * g.ldc + col;
+    if (g.accumulate) v += sf_to_f<TO>(*e);
+    if (g.act >= 0) v = gemv_act(g.act, v);
     *e = sf_from_f<TO>(v);
   }
 }
@@ -140,22 +162,34 @@ template <typename TI, typename TO, int M, int U>
 static sf_status launch_mu(sf_op_ctx *ctx, const sf_gemm_params *p, int split, sf_error *err) {
   const int64_t cols_per_block = GEMV_WARPS / split;
   const unsigned blocks = (unsigned)((p->n + cols_per_block - 1) / cols_per_block);
-  SF_CUDA_LAUNCH("gemv_kernel", ctx, gemv_kernel<TI, TO, M, U>, blocks, GEMV_WARPS * 32, 0, (int)p->m, p->n,
-                 p->k / 8, split, (const TI *)p->a, p->lda, (const TI *)p->w, p->ldw, (const TI *)p->bias,
-                 (TO *)p->c, p->ldc, p->accumulate);
+  gemv_args<TI, TO> g = {};
+  g.m = (int)p->m, g.split = split, g.n = p->n, g.k = p->k, g.k8 = p->k / 8;
+  g.a = (const TI *)p->a, g.lda = p->lda, g.w = (const TI *)p->w, g.ldw = p->ldw;
+  g.bias = (const TI *)p->bias, g.c = (TO *)p->c, g.ldc = p->ldc, g.accumulate = p->accumulate;
+  g.act = p->has_act ? (int)p->act : -1;
+  SF_CUDA_LAUNCH("gemv_kernel", ctx, gemv_kernel<TI, TO, M, U>, blocks, GEMV_WARPS * 32, 0, g);
   return SF_OK;
 }
 
-/* Warps per column, with 4 words a lane: each warp's share of the row one
- * round of 128 words (2048 elements). Measured on an H100 (bench_gemv, one
- * row, products chained in a graph as in a decode step): against one warp
- * per column with 8 or 16 words, 89% of the copy rate instead of 85% on
- * 8192 x 2048, 76% instead of 70% on 2048 x 4096, 81% instead of 67% on
- * 2048 x 8192; narrow products (160 x 4096) 2.3 us instead of 5.1. */
-static int gemv_split(int64_t k8) {
-  int split = 1;
-  while (split < GEMV_WARPS && k8 >= (int64_t)256 * split) split *= 2;
-  return split;
+/* The default tuning. In a decode step the products follow small kernels
+ * and, under programmatic dependent launch, a product's blocks start while
+ * those run and load their first round of weights before they wait: the
+ * more of the matrix one resident wave holds in that round, the more of
+ * its stream overlaps the kernels before it. So one warp per column and
+ * the whole row in one round (8 words a lane up to 2048 elements, 16 up to
+ * 4096), split over warps (4 words a lane) only when the columns are too
+ * few to give every SM eight warps (x_proj: 160 columns). Measured on an
+ * H100 in the decode step (mamba-1.4b at 2k, batch 1): 1.81 ms with this
+ * choice. Products chained alone (bench_gemv) favour 4 words a lane and
+ * more warps per column (89% of the copy rate instead of 85% on 8192 x
+ * 2048), but that takes two waves where this takes one; the one step
+ * measured with it (together with a norm fused into the products, since
+ * dropped: every block recomputed it) took 1.97 ms. */
+static void gemv_choice(const sf_op_ctx *ctx, int64_t n, int64_t k8, int *words, int *split) {
+  const int64_t want = (int64_t)sf_cuda_impl_of((sf_op_ctx *)ctx)->num_sms * 8;
+  *split = 1;
+  while (*split < GEMV_WARPS && n * *split < want && k8 >= (int64_t)64 * 4 * *split) *split *= 2;
+  *words = *split > 1 ? 4 : (k8 > 256 ? 16 : 8);
 }
 
 template <typename TI, typename TO, int M>
@@ -174,12 +208,12 @@ static sf_status launch(sf_op_ctx *ctx, const sf_gemm_params *p, int u, int spli
 
 static int aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
-/* Whether the kernel takes p (else cuBLASLt does). */
+/* Whether the kernel takes p (else cuBLASLt). */
 static int gemv_applies(const sf_gemm_params *p) {
   const int half = p->dtype == SF_BF16 || p->dtype == SF_F16;
   return half && p->m >= 1 && p->m <= SF_CUDA_GEMV_MAX_M && p->n >= 1 && p->k >= 8 && p->k % 8 == 0 &&
-         p->lda % 8 == 0 && p->ldw % 8 == 0 && aligned16(p->a) && aligned16(p->w) &&
-         p->n <= (int64_t)UINT32_MAX && (p->out_dtype == p->dtype || p->out_dtype == SF_F32);
+         p->lda % 8 == 0 && aligned16(p->a) && p->ldw % 8 == 0 && aligned16(p->w) && p->n <= (int64_t)UINT32_MAX &&
+         (p->out_dtype == p->dtype || p->out_dtype == SF_F32);
 }
 
 static sf_status gemv_run(sf_op_ctx *ctx, const sf_gemm_params *p, int u, int split, sf_error *err) {
@@ -194,7 +228,9 @@ extern "C" sf_status sf_cuda_gemm_small_m(sf_op_ctx *ctx, const sf_gemm_params *
   *done = 0;
   if (!gemv_applies(p)) return SF_OK;
   *done = 1;
-  return gemv_run(ctx, p, 4, gemv_split(p->k / 8), err);
+  int words, split;
+  gemv_choice(ctx, p->n, p->k / 8, &words, &split);
+  return gemv_run(ctx, p, words, split, err);
 }
 
 extern "C" sf_status sf_cuda_gemm_small_m_variant(sf_op_ctx *ctx, const sf_gemm_params *p, int words, int split,

@@ -10,7 +10,8 @@
  *   else:               x = x + dense(attn); x = x + mlp(LN2(x))
  *   mlp(u) = fc_out(GELU_exact(fc_in(u)))
  * Both residual adds are folded into the dense and fc_out GEMMs (accumulate,
- * with their biases).
+ * with their biases), GELU into fc_in's (sf_gemm_params has_act: one kernel
+ * a layer fewer in decode).
  * Context parallel (cp_attention.h): prefill stores the rank's zigzag share
  * in its cache and runs ring attention over the group; decode stores the
  * token where it is owned (d_cp_dec_len) and attends over the shards, the
@@ -147,11 +148,10 @@ sf_status sf_transformer_layer_forward(sf_session *s, const sf_pass *pass, int32
 
   if (!c->parallel_residual)
     SF_LAYER_STEP(st, layer_norm(s, rows, w->ln2_w, w->ln2_b, ln2, "post_attention_layernorm", err));
-  SF_LAYER_STEP(st, sf_engine_gemm(s, rows, c->d_ff, d, ln2, d, w->fc_in_w, w->fc_in_b, ff, c->d_ff, 0,
-                                   "dense_h_to_4h", err));
-  sf_activation_params g = {.kind = SF_ACT_GELU, .dtype = s->dt, .n_rows = rows, .d = c->d_ff,
-                            .x = ff, .x_row_stride = c->d_ff, .out = ff, .out_row_stride = c->d_ff};
-  SF_LAYER_OP(st, s->ops->activation(s->ctx, &g, err), "gelu");
+  sf_gemm_params fc_in = {.dtype = s->dt, .out_dtype = s->dt, .m = rows, .n = c->d_ff, .k = d, .a = ln2, .lda = d,
+                          .w = w->fc_in_w->data, .ldw = d, .bias = w->fc_in_b ? w->fc_in_b->data : NULL, .c = ff,
+                          .ldc = c->d_ff, .has_act = 1, .act = SF_ACT_GELU};
+  SF_LAYER_OP(st, s->ops->gemm(s->ctx, &fc_in, err), "dense_h_to_4h and gelu");
   SF_LAYER_STEP(st, sf_engine_gemm(s, rows, d, c->d_ff, ff, c->d_ff, w->fc_out_w, w->fc_out_b, s->x, d, 1,
                                    "dense_4h_to_h", err));
   return st;

@@ -40,8 +40,16 @@ typedef struct sf_norm_params {
   void *out; int64_t out_row_stride;     /* may alias x */
 } sf_norm_params;
 
+/* out = f(x): GELU (exact, erf), SiLU, softplus (log1p(exp(x)), x for x > 20). */
+typedef enum sf_act_kind { SF_ACT_GELU, SF_ACT_SILU, SF_ACT_SOFTPLUS } sf_act_kind;
+
 /* c[m, n] = a[m, k] . w[n, k]^T + bias[n]  (w is a PyTorch Linear weight),
- * or c += ... when accumulate (the residual add folded into the GEMM). */
+ * or c += ... when accumulate (the residual add folded into the GEMM).
+ * With has_act, c = act(a . w^T + bias) (not with accumulate): a decode step
+ * is a chain of small kernels, each costing about two microseconds on an
+ * H100 however little it moves, so a backend folds the activation into the
+ * product where it can and otherwise runs the activation op after it
+ * (sf_gemm_unfused), the same result up to one rounding. */
 typedef struct sf_gemm_params {
   sf_dtype dtype;                 /* a and w */
   sf_dtype out_dtype;             /* c (logits may be f32 over bf16 inputs) */
@@ -51,6 +59,8 @@ typedef struct sf_gemm_params {
   const void *bias;               /* [n], dtype; may be NULL */
   void *c; int64_t ldc;
   int accumulate;
+  int has_act;
+  sf_act_kind act;
 } sf_gemm_params;
 
 /* GPT-NeoX rotary on the first rot_dim channels of each head, in place:
@@ -68,9 +78,7 @@ typedef struct sf_rotary_params {
   const int32_t *positions;       /* [n_tokens] absolute positions */
 } sf_rotary_params;
 
-/* out = f(x): GELU (exact, erf), SiLU, softplus (log1p(exp(x)), x for x > 20). */
-typedef enum sf_act_kind { SF_ACT_GELU, SF_ACT_SILU, SF_ACT_SOFTPLUS } sf_act_kind;
-
+/* out = f(x) elementwise (sf_act_kind above). */
 typedef struct sf_activation_params {
   sf_act_kind kind;
   sf_dtype dtype;
