@@ -296,7 +296,8 @@ static void fill_estimates(const sf_spec *s, const sf_spec_model *m, sf_plan_ite
     it->mem.weights = e.weights;
     it->mem.cache = (e.cache + k - 1) / k;
     it->mem.activations = (e.activations + k - 1) / k;
-    it->mem.workspace = (e.workspace + k - 1) / k;
+    it->mem.workspace = (e.workspace + k - 1) / k +
+                        sf_model_estimate_cp_prefill(&m->cfg, s->dtype, w->batch, L, (int)k);
     it->mem.total = it->mem.weights + it->mem.cache + it->mem.activations + it->mem.workspace;
     r = model_run(&m->cfg, es, w->batch, (double)L, (double)G, (double)chunk);
   }

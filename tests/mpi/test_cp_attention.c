@@ -141,7 +141,7 @@ static void test_prefill(cp_env *e, const shape *s, const global *g, const float
       .k = l->qkv + qh, .k_token_stride = l->W, .k_head_stride = s->D,
       .v = l->qkv + qh + kvh, .v_token_stride = l->W, .v_head_stride = s->D,
       .out = l->out, .out_token_stride = qh, .out_head_stride = s->D};
-  if (!cp_ok(e, sf_cp_attention_prefill(&e->ctx, e->t, &p, &err), &err, "sf_cp_attention_prefill")) return;
+  if (!cp_ok(e, sf_cp_attention_prefill(&e->ctx, e->t, NULL, &p, &err), &err, "sf_cp_attention_prefill")) return;
   /* This rank's rows against the reference rows at their global positions. */
   int64_t n = 0;
   for (int32_t b = 0; b < s->batch; b++) n += l->n[b];
@@ -179,6 +179,10 @@ static void test_decode(cp_env *e, const shape *s, global *g, const local *l) {
     }
   }
   float *ref = FALLOC(s->batch * qh), *out = FALLOC(s->batch * qh), *all = FALLOC(e->k * s->batch * qh);
+  /* One scratch kept over the steps, as a session keeps it: its buffers are
+   * reused and grow with the cache. */
+  sf_cp_scratch keep;
+  sf_cp_scratch_init(&keep, &e->ctx, 1);
   for (int t = 0; t < GEN; t++) {
     int32_t full_len[MAX_BATCH];
     for (int32_t b = 0; b < s->batch; b++) {
@@ -210,7 +214,7 @@ static void test_decode(cp_env *e, const shape *s, global *g, const local *l) {
                   .max_len = Lloc},
         .cache_len = n_loc, .out = out, .out_batch_stride = qh, .out_head_stride = s->D};
     fill_nan(out, s->batch * qh);
-    if (!cp_ok(e, sf_cp_attention_decode(&e->ctx, e->t, &p, &err), &err, "sf_cp_attention_decode")) break;
+    if (!cp_ok(e, sf_cp_attention_decode(&e->ctx, e->t, &keep, &p, &err), &err, "sf_cp_attention_decode")) break;
     char what[160];
     snprintf(what, sizeof what, "%s: decode step %d", s->name, t);
     CHECK_CLOSE(e, what, rel_err(out, ref, s->batch * qh));
@@ -220,6 +224,7 @@ static void test_decode(cp_env *e, const shape *s, global *g, const local *l) {
       CHECK_MSG(!memcmp(all, all + j * s->batch * qh, (size_t)(s->batch * qh) * sizeof(float)),
                 "%s: rank %d's output differs from rank 0's", what, j);
   }
+  sf_cp_scratch_free(&keep);
   free(sk), free(sv), free(ref), free(out), free(all);
 }
 
@@ -276,11 +281,11 @@ static void test_errors(cp_env *e, const shape *s, const local *l) {
       .v = l->qkv + qh + kvh, .v_token_stride = l->W, .v_head_stride = s->D,
       .out = l->out, .out_token_stride = qh, .out_head_stride = s->D};
   sf_error_clear(&err);
-  expect_group_error(e, sf_cp_attention_prefill(&e->ctx, e->t, &p, &err), &err, bad, "prefill, bad start");
+  expect_group_error(e, sf_cp_attention_prefill(&e->ctx, e->t, NULL, &p, &err), &err, bad, "prefill, bad start");
   p.local_start = l->lstart;
   if (e->rank == bad) p.q = NULL; /* the attention op fails inside the ring */
   sf_error_clear(&err);
-  expect_group_error(e, sf_cp_attention_prefill(&e->ctx, e->t, &p, &err), &err, bad, "prefill, failing op");
+  expect_group_error(e, sf_cp_attention_prefill(&e->ctx, e->t, NULL, &p, &err), &err, bad, "prefill, failing op");
 
   float *q = FALLOC(s->batch * qh), *out = FALLOC(s->batch * qh), *kv = FALLOC(s->batch * kvh);
   fill_normal(e, q, s->batch * qh, 1.0f);
@@ -293,7 +298,7 @@ static void test_errors(cp_env *e, const shape *s, const local *l) {
       .cache = {.k = kv, .v = kv, .batch_stride = kvh, .pos_stride = kvh, .head_stride = s->D, .max_len = 1},
       .cache_len = len, .out = out, .out_batch_stride = qh, .out_head_stride = s->D};
   sf_error_clear(&err);
-  expect_group_error(e, sf_cp_attention_decode(&e->ctx, e->t, &d, &err), &err, bad, "decode, failing op");
+  expect_group_error(e, sf_cp_attention_decode(&e->ctx, e->t, NULL, &d, &err), &err, bad, "decode, failing op");
   free(q), free(out), free(kv);
 }
 

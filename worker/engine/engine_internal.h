@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "engine/engine.h"
+#include "parallel/cp_scratch.h"
 
 enum { SF_SESSION_MAX_ALLOCS = 32 };
 
@@ -84,6 +85,8 @@ struct sf_session {
   /* Context parallel (sf_session_create_parallel, parallel.c): the group,
    * NULL for a one-rank session. */
   sf_transport *cp;
+  sf_cp_scratch cp_scratch[2]; /* the attention's buffers, kept over a prefill pass's layers [0]
+                                  and over decode steps [1] */
   int cp_rank, cp_k;
   int64_t cache_cap;        /* KV positions per sequence in this rank's cache (max_len alone) */
   int64_t *cp_prompt;       /* host [batch]: each sequence's prompt length (global) */

@@ -185,6 +185,9 @@ sf_status sf_engine_cp_prefill(sf_session *s, const sf_batch_input *in, float *l
   sf_pass pass = {.decode = 0, .rows = rows, .has_initial_state = 0,
                   .seqs = {.batch = B, .max_len = max_local, .start = s->d_start, .len = s->d_seqlen}};
   sf_status st = sf_forward_body(s, &pass, err);
+  /* The ring buffers served every layer of this pass; decode does not need
+   * them (at a million tokens they are gigabytes). */
+  sf_cp_scratch_free(&s->cp_scratch[0]);
   if (s->cp_shared) return sf_fail_context(err, "context-parallel prefill");
   if (st == SF_OK) st = gather_own_rows(s, rows, err);
   st = sf_engine_cp_end(s, st, err);

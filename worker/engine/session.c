@@ -191,6 +191,7 @@ static sf_status create(const sf_model *model, int32_t batch, int64_t max_len, i
   s->x_f32 = s->dt != SF_F32;
   s->graphs = t == NULL; /* context-parallel decode steps run eagerly (engine.h) */
   s->cp = t;
+  for (int i = 0; i < 2; i++) sf_cp_scratch_init(&s->cp_scratch[i], model->ctx, 1);
   s->cp_rank = t ? t->rank : 0;
   s->cp_k = t ? t->size : 1;
   s->cache_cap = cache_cap;
@@ -252,6 +253,7 @@ sf_transport *sf_session_transport(const sf_session *s) { return s->cp; }
 void sf_session_free(sf_session *s) {
   if (!s) return;
   if (s->decode_graph) s->ops->graph_free(s->ctx, s->decode_graph);
+  for (int i = 0; i < 2; i++) sf_cp_scratch_free(&s->cp_scratch[i]);
   for (int i = s->n_allocs - 1; i >= 0; i--) s->ops->free(s->ctx, s->allocs[i]);
   free(s->len);
   free(s->h_ids);

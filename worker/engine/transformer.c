@@ -62,7 +62,7 @@ static sf_status cp_attention(sf_session *s, const sf_pass *pass, const qkv_layo
         .head_dim = c->head_dim, .scale = scale, .q = q, .q_batch_stride = wqkv, .q_head_stride = L->q_hs,
         .cache = cache, .cache_len = s->h_cache_len, .num_splits = 0, .out = attn,
         .out_batch_stride = wattn, .out_head_stride = hd};
-    rc = sf_cp_attention_decode(s->ctx, s->cp, &a, st == SF_OK ? err : &ce);
+    rc = sf_cp_attention_decode(s->ctx, s->cp, &s->cp_scratch[1], &a, st == SF_OK ? err : &ce);
   } else {
     sf_cp_prefill_params a = {
         .dtype = s->dt, .n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim,
@@ -71,7 +71,7 @@ static sf_status cp_attention(sf_session *s, const sf_pass *pass, const qkv_layo
         .k = k, .k_token_stride = wqkv, .k_head_stride = L->kv_hs,
         .v = v, .v_token_stride = wqkv, .v_head_stride = L->kv_hs,
         .out = attn, .out_token_stride = wattn, .out_head_stride = hd};
-    rc = sf_cp_attention_prefill(s->ctx, s->cp, &a, st == SF_OK ? err : &ce);
+    rc = sf_cp_attention_prefill(s->ctx, s->cp, &s->cp_scratch[0], &a, st == SF_OK ? err : &ce);
   }
   return sf_engine_cp_after(s, st, rc, 1, err, "context-parallel attention");
 }

@@ -60,6 +60,18 @@ static int64_t weights_bytes(const sf_model_config *cfg, sf_dtype dtype) {
   return total;
 }
 
+int64_t sf_model_estimate_cp_prefill(const sf_model_config *cfg, sf_dtype dtype, int32_t batch,
+                                     int64_t context, int k) {
+  if (cfg->arch != SF_ARCH_TRANSFORMER || k <= 1 || batch <= 0 || context <= 0) return 0;
+  const int64_t B = batch, H = cfg->n_heads, KV = cfg->n_kv_heads, P = cfg->head_dim;
+  const int64_t ds = (int64_t)sf_dtype_size(dtype);
+  /* A rank's share: two zigzag blocks of ceil(L / 2k) tokens at most. */
+  const int64_t local = 2 * ceil_div(context, 2 * (int64_t)k), rows = B * local;
+  int64_t bytes = 2 * (2 * B * local * KV * P * ds) + rows * H * P * ds + 2 * rows * H * 4;
+  if (dtype != SF_F32 && k > 2) bytes += rows * H * P * 4 + rows * H * 4;
+  return bytes;
+}
+
 void sf_model_estimate_memory(const sf_model_config *cfg, sf_dtype dtype, int32_t batch, int64_t context,
                               int64_t gen, int64_t chunk_tokens, sf_memory_estimate *out) {
   memset(out, 0, sizeof *out);

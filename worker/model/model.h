@@ -138,5 +138,11 @@ typedef struct sf_memory_estimate {
 void sf_model_estimate_memory(const sf_model_config *cfg, sf_dtype dtype, int32_t batch,
                               int64_t context, int64_t gen, int64_t chunk_tokens,
                               sf_memory_estimate *out);
+/* Per rank of a context-parallel group of k ranks: the ring attention's
+ * buffers during the prefill pass (two rings of K/V shards, the partial
+ * output and its lse, the f32 merge accumulator when k > 2 in 16 bits:
+ * worker/parallel/cp_attention_prefill.c). 0 for Mamba and for k = 1. */
+int64_t sf_model_estimate_cp_prefill(const sf_model_config *cfg, sf_dtype dtype, int32_t batch,
+                                     int64_t context, int k);
 
 #endif

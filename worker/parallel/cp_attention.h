@@ -28,12 +28,14 @@
  * Both are collective over the group: every rank calls them with the same
  * batch and sequence lengths. An error on one rank is an error on all
  * (t->agree before the ring and after it, and before decode's all-gather),
- * so no rank is left waiting in a transfer. Scratch memory is allocated
- * and freed per call through the op table. */
+ * so no rank is left waiting in a transfer. Scratch memory comes through
+ * the op table: from `scratch` when given (kept across calls: one per
+ * session and call kind, cp_scratch.h), else allocated and freed per call. */
 #ifndef SCANFLASH_PARALLEL_CP_ATTENTION_H
 #define SCANFLASH_PARALLEL_CP_ATTENTION_H
 
 #include "ops/op_table.h"
+#include "parallel/cp_scratch.h"
 #include "parallel/transport_api.h"
 
 #ifdef __cplusplus
@@ -59,8 +61,8 @@ typedef struct sf_cp_prefill_params {
   void *out; int64_t out_token_stride, out_head_stride;
 } sf_cp_prefill_params;
 
-sf_status sf_cp_attention_prefill(sf_op_ctx *ctx, sf_transport *t, const sf_cp_prefill_params *p,
-                                  sf_error *err);
+sf_status sf_cp_attention_prefill(sf_op_ctx *ctx, sf_transport *t, sf_cp_scratch *scratch,
+                                  const sf_cp_prefill_params *p, sf_error *err);
 
 /* One decode step: q[b] (the same on every rank) over this rank's shard of
  * the KV cache, which holds cache_len[b] tokens of sequence b
@@ -78,8 +80,8 @@ typedef struct sf_cp_decode_params {
   void *out; int64_t out_batch_stride, out_head_stride;
 } sf_cp_decode_params;
 
-sf_status sf_cp_attention_decode(sf_op_ctx *ctx, sf_transport *t, const sf_cp_decode_params *p,
-                                 sf_error *err);
+sf_status sf_cp_attention_decode(sf_op_ctx *ctx, sf_transport *t, sf_cp_scratch *scratch,
+                                 const sf_cp_decode_params *p, sf_error *err);
 
 #ifdef __cplusplus
 }

@@ -135,11 +135,13 @@ static sf_status run(sf_cp_scratch *s, sf_transport *t, const sf_cp_decode_param
   return SF_OK;
 }
 
-sf_status sf_cp_attention_decode(sf_op_ctx *ctx, sf_transport *t, const sf_cp_decode_params *p,
-                                 sf_error *err) {
+sf_status sf_cp_attention_decode(sf_op_ctx *ctx, sf_transport *t, sf_cp_scratch *scratch,
+                                 const sf_cp_decode_params *p, sf_error *err) {
   if (p->batch == 0) return SF_OK; /* the same on every rank */
-  sf_cp_scratch s = {.ctx = ctx};
-  const sf_status st = run(&s, t, p, err);
-  sf_cp_scratch_free(&s);
+  sf_cp_scratch local, *s = scratch;
+  if (!s) sf_cp_scratch_init(&local, ctx, 0), s = &local;
+  sf_cp_scratch_begin(s);
+  const sf_status st = run(s, t, p, err);
+  sf_cp_scratch_end(s);
   return st;
 }

@@ -234,10 +234,12 @@ static sf_status ring(sf_op_ctx *ctx, sf_transport *t, const sf_cp_prefill_param
   return st;
 }
 
-sf_status sf_cp_attention_prefill(sf_op_ctx *ctx, sf_transport *t, const sf_cp_prefill_params *p,
-                                  sf_error *err) {
+sf_status sf_cp_attention_prefill(sf_op_ctx *ctx, sf_transport *t, sf_cp_scratch *scratch,
+                                  const sf_cp_prefill_params *p, sf_error *err) {
   if (p->batch == 0) return SF_OK; /* batch and seq_len are the same on every rank */
-  sf_cp_scratch s = {.ctx = ctx};
+  sf_cp_scratch local, *s = scratch;
+  if (!s) sf_cp_scratch_init(&local, ctx, 0), s = &local;
+  sf_cp_scratch_begin(s);
   rows w = {0};
   bufs m = {{NULL, NULL}, NULL, NULL, NULL, NULL, NULL, 0};
   void *host = NULL;
@@ -252,8 +254,8 @@ sf_status sf_cp_attention_prefill(sf_op_ctx *ctx, sf_transport *t, const sf_cp_p
     st = sf_fail(err, SF_ERR_ARG, "context-parallel prefill: seq_len and local_start are required");
   else if (!(src = malloc(2 * (size_t)p->batch * sizeof *src)))
     st = sf_fail(err, SF_ERR_NOMEM, "context-parallel prefill: out of host memory");
-  if (st == SF_OK) st = make_rows(&s, p, t, &w, &host, err);
-  if (st == SF_OK) st = alloc_bufs(&s, t, p, &w, &m, err);
+  if (st == SF_OK) st = make_rows(s, p, t, &w, &host, err);
+  if (st == SF_OK) st = alloc_bufs(s, t, p, &w, &m, err);
   /* Nobody enters the ring unless everybody can; nobody leaves it thinking
    * all went well when a peer's part failed. */
   st = t->agree(t, st, err);
@@ -262,7 +264,7 @@ sf_status sf_cp_attention_prefill(sf_op_ctx *ctx, sf_transport *t, const sf_cp_p
     if (st == SF_OK) st = ctx->ops->sync(ctx, err); /* errors the device found */
     st = t->agree(t, st, err);
   }
-  sf_cp_scratch_free(&s);
+  sf_cp_scratch_end(s);
   free(host);
   free(src);
   return st;

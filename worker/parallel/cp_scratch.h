@@ -1,6 +1,12 @@
-/* Backend memory the context-parallel algorithms borrow for one call: a
- * list of allocations freed together, and host arrays copied in (sf_seqs
- * start/len and past_len live in backend memory for the ops). */
+/* Backend memory the context-parallel algorithms borrow: a list of
+ * allocations (slots), and host arrays copied in (sf_seqs start/len and
+ * past_len live in backend memory for the ops). A call asks for its buffers
+ * in the same order every time, so a scratch kept across calls (keep: one
+ * per session and call kind) hands slot i of a call the memory slot i had
+ * in the last one, growing it when too small: a decode step then allocates
+ * nothing and never waits for the device (freeing a cuda buffer under
+ * running kernels needs a sync first). A scratch not kept frees its slots
+ * when the call ends. */
 #ifndef SCANFLASH_PARALLEL_CP_SCRATCH_H
 #define SCANFLASH_PARALLEL_CP_SCRATCH_H
 
@@ -11,10 +17,18 @@ enum { SF_CP_SCRATCH_MAX = 16 };
 typedef struct sf_cp_scratch {
   sf_op_ctx *ctx;
   void *ptr[SF_CP_SCRATCH_MAX];
-  int n;
+  size_t cap[SF_CP_SCRATCH_MAX];
+  int n;    /* slots handed out in the current call */
+  int held; /* slots holding memory */
+  int keep; /* the memory outlives the call */
 } sf_cp_scratch;
 
-/* *out = bytes of backend memory (at least 1, so empty shapes need no case). */
+void sf_cp_scratch_init(sf_cp_scratch *s, sf_op_ctx *ctx, int keep);
+/* A call's start (slot 0 next) and end (frees everything unless kept). */
+void sf_cp_scratch_begin(sf_cp_scratch *s);
+void sf_cp_scratch_end(sf_cp_scratch *s);
+/* *out = bytes of backend memory (at least 1, so empty shapes need no case),
+ * the call's next slot. */
 sf_status sf_cp_scratch_alloc(sf_cp_scratch *s, size_t bytes, void **out, sf_error *err);
 /* *out = a backend copy of the host array src. */
 sf_status sf_cp_scratch_upload(sf_cp_scratch *s, const void *src, size_t bytes, void **out, sf_error *err);
@@ -23,7 +37,8 @@ sf_status sf_cp_scratch_upload(sf_cp_scratch *s, const void *src, size_t bytes, 
 sf_status sf_cp_fill_neg_inf(sf_op_ctx *ctx, float *dst, size_t n, sf_error *err);
 /* *out = n such values in new scratch memory. */
 sf_status sf_cp_scratch_neg_inf(sf_cp_scratch *s, size_t n, float **out, sf_error *err);
-/* Frees every allocation (after a sync: the ops may still read them). */
+/* Frees every slot (after a sync: the ops may still read them); the scratch
+ * is empty and usable again. */
 void sf_cp_scratch_free(sf_cp_scratch *s);
 
 /* Byte arithmetic on backend pointers: element i of a tensor of dtype t. */
