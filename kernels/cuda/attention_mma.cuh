@@ -439,24 +439,40 @@ sf_attention_mma_kernel(int n_heads, int batch, int group, int heads_per_group, 
 /* L2 budget for the K/V of one group of (head, sequence) blocks. */
 enum { SF_AMMA_L2_GROUP_BYTES = 16 << 20 };
 
+/* The grid of the tiled attention kernels (mma.sync and wgmma): one block
+ * per (query tile of bq rows, head, sequence), ordered in groups of hpg
+ * (head, sequence) pairs whose K/V (4 * max_len * hd bytes per kv head,
+ * shared by `group` query heads) fit the L2 budget. */
+struct sf_attn_grid {
+  int64_t nqb, blocks, hpg;
+  int n_bh, group;
+};
+
+static inline sf_status sf_attn_grid_of(const sf_attention_params *p, int bq, int hd, sf_attn_grid *g,
+                                        sf_error *err) {
+  g->nqb = (p->seqs.max_len + bq - 1) / bq;
+  g->n_bh = p->n_heads * p->seqs.batch;
+  g->group = p->n_heads / p->n_kv_heads;
+  int64_t per_head = 4 * p->seqs.max_len * hd / g->group;
+  if (per_head < 1) per_head = 1;
+  g->hpg = SF_AMMA_L2_GROUP_BYTES / per_head;
+  if (g->hpg < 1) g->hpg = 1;
+  if (g->hpg > g->n_bh) g->hpg = g->n_bh;
+  g->blocks = g->nqb * g->n_bh;
+  if (g->nqb > 0x7fffffffLL || g->blocks > 0x7fffffffLL)
+    return sf_fail(err, SF_ERR_UNSUPPORTED, "attention: %lld blocks", (long long)g->blocks);
+  return SF_OK;
+}
+
 template <typename T, int HD, int WARPS, int MT, int BK, bool QREG, int MINB, int FLAGS>
 static sf_status sf_attn_mma_run(sf_op_ctx *ctx, const sf_attention_params *p, sf_error *err) {
   using C = sf_amma_cfg<HD, WARPS, MT, BK, QREG>;
   auto kern = sf_attention_mma_kernel<T, HD, WARPS, MT, BK, QREG, MINB, FLAGS>;
   SF_TRY(sf_cuda_smem_optin(ctx, (const void *)kern, (size_t)C::SMEM, "attention", err));
-  const int64_t nqb = (p->seqs.max_len + C::BQ - 1) / C::BQ;
-  const int n_bh = p->n_heads * p->seqs.batch;
-  const int group = p->n_heads / p->n_kv_heads;
-  /* heads per group: their K/V (4 * max_len * HD bytes per kv head, shared
-   * by `group` query heads) within the L2 budget */
-  int64_t per_head = 4 * p->seqs.max_len * HD / group;
-  if (per_head < 1) per_head = 1;
-  int64_t hpg = SF_AMMA_L2_GROUP_BYTES / per_head;
-  if (hpg < 1) hpg = 1;
-  if (hpg > n_bh) hpg = n_bh;
-  const int64_t blocks = nqb * n_bh;
-  if (nqb > 0x7fffffffLL || blocks > 0x7fffffffLL)
-    return sf_fail(err, SF_ERR_UNSUPPORTED, "attention: %lld blocks", (long long)blocks);
+  sf_attn_grid gr;
+  SF_TRY(sf_attn_grid_of(p, C::BQ, HD, &gr, err));
+  const int64_t nqb = gr.nqb, hpg = gr.hpg, blocks = gr.blocks;
+  const int group = gr.group;
   const int out_pairs = ((uintptr_t)p->out % 4 == 0) && p->out_token_stride % 2 == 0 && p->out_head_stride % 2 == 0;
   const float scale_log2 = p->scale * 1.4426950408889634f;
   kern<<<(unsigned)blocks, C::THREADS, C::SMEM, sf_cuda_stream(ctx)>>>(

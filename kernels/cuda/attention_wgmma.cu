@@ -543,18 +543,10 @@ static sf_status sf_wg_run(sf_op_ctx *ctx, const sf_attention_params *p, sf_erro
   if (!sf_wg_encode<T>(&tmk, p->cache.k, p, HD, BK) || !sf_wg_encode<T>(&tmv, p->cache.v, p, HD, BK))
     return sf_fail(err, SF_ERR_UNSUPPORTED, "attention: the cache view does not fit a TMA tensor map");
   SF_TRY(sf_cuda_smem_optin(ctx, (const void *)kern, (size_t)C::SMEM, "attention", err));
-  const int64_t nqb = (p->seqs.max_len + C::BQ - 1) / C::BQ;
-  const int n_bh = p->n_heads * p->seqs.batch;
-  const int group = p->n_heads / p->n_kv_heads;
-  /* heads per group: their K/V within 16 MB of L2 (as attention_mma.cuh) */
-  int64_t per_head = 4 * p->seqs.max_len * HD / group;
-  if (per_head < 1) per_head = 1;
-  int64_t hpg = SF_AMMA_L2_GROUP_BYTES / per_head;
-  if (hpg < 1) hpg = 1;
-  if (hpg > n_bh) hpg = n_bh;
-  const int64_t blocks = nqb * n_bh;
-  if (nqb > 0x7fffffffLL || blocks > 0x7fffffffLL)
-    return sf_fail(err, SF_ERR_UNSUPPORTED, "attention: %lld blocks", (long long)blocks);
+  sf_attn_grid gr; /* as the mma.sync kernels: heads grouped to share L2 */
+  SF_TRY(sf_attn_grid_of(p, C::BQ, HD, &gr, err));
+  const int64_t nqb = gr.nqb, hpg = gr.hpg, blocks = gr.blocks;
+  const int group = gr.group;
   sf_wg_args a;
   a.n_heads = p->n_heads, a.batch = p->seqs.batch, a.group = group, a.heads_per_group = (int)hpg;
   a.n_qblocks = (int)nqb;

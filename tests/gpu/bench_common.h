@@ -76,4 +76,42 @@ static inline float time_op(op_fn fn, const void *arg, int nrep) {
 }
 
 
+/* Median milliseconds of one replay of the call captured in a CUDA graph
+ * (launch overhead out of the way); negative when capture failed. */
+static inline float time_graph(op_fn fn, const void *arg, int nrep) {
+  sf_error err = {0};
+  if (fn(arg, &err) != SF_OK || ctx.ops->sync(&ctx, &err) != SF_OK) return -1.0f; /* workspace sized */
+  cudaGraph_t g;
+  cudaGraphExec_t ge;
+  if (cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) return -1.0f;
+  const sf_status rc = fn(arg, &err);
+  if (cudaStreamEndCapture(stream, &g) != cudaSuccess || rc != SF_OK) {
+    (void)cudaGetLastError();
+    printf("    graph capture failed: %s\n", rc != SF_OK ? err.msg : "EndCapture");
+    return -1.0f;
+  }
+  CU(cudaGraphInstantiate(&ge, g, 0));
+  cudaEvent_t e0, e1;
+  CU(cudaEventCreate(&e0));
+  CU(cudaEventCreate(&e1));
+  for (int i = 0; i < 3; i++) CU(cudaGraphLaunch(ge, stream));
+  float *t = malloc(sizeof(float) * (size_t)nrep);
+  for (int i = 0; i < nrep; i++) {
+    CU(cudaMemsetAsync(flush_buf, i & 0xff, FLUSH_BYTES, stream));
+    CU(cudaEventRecord(e0, stream));
+    CU(cudaGraphLaunch(ge, stream));
+    CU(cudaEventRecord(e1, stream));
+    CU(cudaEventSynchronize(e1));
+    CU(cudaEventElapsedTime(&t[i], e0, e1));
+  }
+  qsort(t, (size_t)nrep, sizeof(float), cmp_f);
+  const float med = nrep % 2 ? t[nrep / 2] : 0.5f * (t[nrep / 2 - 1] + t[nrep / 2]);
+  free(t);
+  CU(cudaEventDestroy(e0));
+  CU(cudaEventDestroy(e1));
+  CU(cudaGraphExecDestroy(ge));
+  CU(cudaGraphDestroy(g));
+  return med;
+}
+
 #endif

@@ -7,7 +7,8 @@
  * other, so a product is timed as it runs there: NB copies of the weights
  * (together over 1 GiB, so none is in L2 when its turn comes) multiplied one
  * after the other, the NB launches captured in one CUDA graph (as decode
- * steps are), the median of REPS replays divided by NB. GB/s counts the
+ * steps are), the median of REPS replays (bench_common.h time_graph, the L2
+ * flushed before each) divided by NB. GB/s counts the
  * weight bytes (the activations are a few kilobytes); % is of the
  * device-to-device copy rate measured here ((read + write) bytes / time of a
  * 1 GiB cudaMemcpy). Each shape runs with the op's own choice and with every
@@ -62,46 +63,6 @@ static sf_status run_all(const void *arg, sf_error *err) {
     if (st != SF_OK) return st;
   }
   return SF_OK;
-}
-
-/* Median ms of one graph replay of the NB products. */
-static float time_run(const run *r) {
-  sf_error err = {0};
-  if (run_all(r, &err) != SF_OK || ctx.ops->sync(&ctx, &err) != SF_OK) {
-    printf("    failed: %s\n", err.msg);
-    n_fail++;
-    return -1.0f;
-  }
-  cudaGraph_t g;
-  cudaGraphExec_t ge;
-  CU(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-  const sf_status st = run_all(r, &err);
-  CU(cudaStreamEndCapture(stream, &g));
-  if (st != SF_OK) {
-    printf("    failed in capture: %s\n", err.msg);
-    n_fail++;
-    return -1.0f;
-  }
-  CU(cudaGraphInstantiate(&ge, g, 0));
-  cudaEvent_t e0, e1;
-  CU(cudaEventCreate(&e0));
-  CU(cudaEventCreate(&e1));
-  float *t = malloc(sizeof(float) * (size_t)reps);
-  for (int i = 0; i < reps + 2; i++) {
-    CU(cudaEventRecord(e0, stream));
-    CU(cudaGraphLaunch(ge, stream));
-    CU(cudaEventRecord(e1, stream));
-    CU(cudaEventSynchronize(e1));
-    if (i >= 2) CU(cudaEventElapsedTime(&t[i - 2], e0, e1));
-  }
-  qsort(t, (size_t)reps, sizeof(float), cmp_f);
-  const float med = t[reps / 2];
-  free(t);
-  CU(cudaEventDestroy(e0));
-  CU(cudaEventDestroy(e1));
-  CU(cudaGraphExecDestroy(ge));
-  CU(cudaGraphDestroy(g));
-  return med;
 }
 
 /* got (device, out type) against a . w^T (+ bias) (+ c0) on the host. */
@@ -182,8 +143,11 @@ static void bench_shape(const shape *s, sf_rng *rng) {
         if (quick && WORDS[wi] != 0) continue;
         r->words = WORDS[wi], r->split = SPLITS[si];
         if (r->words && (int64_t)32 * r->words * r->split > s->k / 8 * 2) continue; /* lanes mostly idle */
-        const float ms = time_run(r);
-        if (ms < 0) continue;
+        const float ms = time_graph(run_all, r, reps);
+        if (ms < 0) {
+          n_fail++;
+          continue;
+        }
         const double us = 1e3 * ms / nb, gbs = wbytes / (us * 1e-6) / 1e9;
         if (r->words)
           printf("  m %d  words %2d split %d  %8.2f us  %7.0f GB/s  %5.1f %%\n", m, r->words, r->split, us, gbs,
@@ -248,6 +212,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   stream = (cudaStream_t)ctx.stream;
+  CU(cudaMalloc(&flush_buf, FLUSH_BYTES));
   struct cudaDeviceProp prop;
   CU(cudaGetDeviceProperties(&prop, 0));
   const char *pdl = getenv("SCANFLASH_PDL");
@@ -257,6 +222,7 @@ int main(int argc, char **argv) {
   sf_rng rng;
   sf_rng_seed(&rng, 1234);
   for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) bench_shape(&SHAPES[i], &rng);
+  cudaFree(flush_buf);
   sf_cuda_ctx_destroy(&ctx);
   printf("bench_gemv: %d failure(s)\n", n_fail);
   return n_fail ? 1 : 0;

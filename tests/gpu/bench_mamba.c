@@ -52,44 +52,6 @@ static int reps = 11, quick = 0, do_4m = 1;
 static double copy_gbs = 0, gemm_tflops = 0, sfu_rate = 0; /* B/s, FLOP/s, ex2/s */
 static sf_rng rng;
 
-/* Median milliseconds of one replay of the call captured in a CUDA graph
- * (launch overhead out of the way); negative when capture failed. */
-static float time_graph(op_fn fn, const void *arg, int nrep) {
-  sf_error err = {0};
-  if (fn(arg, &err) != SF_OK || ctx.ops->sync(&ctx, &err) != SF_OK) return -1.0f; /* workspace sized */
-  cudaGraph_t g;
-  cudaGraphExec_t ge;
-  if (cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess) return -1.0f;
-  const sf_status rc = fn(arg, &err);
-  if (cudaStreamEndCapture(stream, &g) != cudaSuccess || rc != SF_OK) {
-    (void)cudaGetLastError();
-    printf("    graph capture failed: %s\n", rc != SF_OK ? err.msg : "EndCapture");
-    return -1.0f;
-  }
-  CU(cudaGraphInstantiate(&ge, g, 0));
-  cudaEvent_t e0, e1;
-  CU(cudaEventCreate(&e0));
-  CU(cudaEventCreate(&e1));
-  for (int i = 0; i < 3; i++) CU(cudaGraphLaunch(ge, stream));
-  float *t = malloc(sizeof(float) * (size_t)nrep);
-  for (int i = 0; i < nrep; i++) {
-    CU(cudaMemsetAsync(flush_buf, i & 0xff, FLUSH_BYTES, stream));
-    CU(cudaEventRecord(e0, stream));
-    CU(cudaGraphLaunch(ge, stream));
-    CU(cudaEventRecord(e1, stream));
-    CU(cudaEventSynchronize(e1));
-    CU(cudaEventElapsedTime(&t[i], e0, e1));
-  }
-  qsort(t, (size_t)nrep, sizeof(float), cmp_f);
-  const float med = nrep % 2 ? t[nrep / 2] : 0.5f * (t[nrep / 2 - 1] + t[nrep / 2]);
-  free(t);
-  CU(cudaEventDestroy(e0));
-  CU(cudaEventDestroy(e1));
-  CU(cudaGraphExecDestroy(ge));
-  CU(cudaGraphDestroy(g));
-  return med;
-}
-
 /* Random bf16 values (normal, scale, offset) in n elements of device memory:
  * a host block of 4 Mi + 77 elements (off any power of two, so that chunks
  * see shifted data), copied over and over. */
