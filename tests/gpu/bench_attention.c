@@ -303,28 +303,13 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--decode")) do_prefill = 0;
   }
   if (reps < 1) reps = 1;
-  int ndev = 0;
-  if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
-    printf("SKIPPED: no CUDA device\n");
-    return 77;
-  }
-  struct cudaDeviceProp prop;
-  CU(cudaGetDeviceProperties(&prop, 0));
-  printf("device 0: %s, sm_%d%d, %d SMs, L2 %d MiB, %.1f GiB\n", prop.name, prop.major, prop.minor,
-         prop.multiProcessorCount, prop.l2CacheSize >> 20, (double)prop.totalGlobalMem / (1 << 30));
-  sf_error err = {0};
-  if (sf_cuda_ctx_init(&ctx, 0, &err) != SF_OK) {
-    fprintf(stderr, "sf_cuda_ctx_init: %s\n", err.msg);
-    return 1;
-  }
-  stream = (cudaStream_t)ctx.stream;
-  CU(cudaMalloc(&flush_buf, FLUSH_BYTES));
+  const int ready = bench_begin("bench_attention");
+  if (ready <= 0) return ready < 0 ? 1 : 77;
   sf_rng rng;
   sf_rng_seed(&rng, 1234);
   if (do_prefill) bench_prefill(&rng);
   if (do_decode) bench_decode(&rng);
-  cudaFree(flush_buf);
-  sf_cuda_ctx_destroy(&ctx);
+  bench_end();
   printf("\n%d failure(s)\n", n_fail);
   return n_fail ? 1 : 0;
 }

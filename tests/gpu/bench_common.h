@@ -11,8 +11,10 @@
 #include <cuda_runtime_api.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ops/op_table.h"
+#include "ops/op_table_cuda.h"
 
 static sf_op_ctx ctx;
 static cudaStream_t stream;
@@ -112,6 +114,36 @@ static inline float time_graph(op_fn fn, const void *arg, int nrep) {
   CU(cudaGraphExecDestroy(ge));
   CU(cudaGraphDestroy(g));
   return med;
+}
+
+/* The program's start: 1 with the op context, its stream and the L2-flush
+ * buffer ready (device 0 named on stdout), 0 when there is no CUDA device
+ * (said on stdout, nothing to measure), -1 when the context fails. */
+static inline int bench_begin(const char *prog) {
+  int ndev = 0;
+  if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+    printf("%s: SKIPPED: no CUDA device, nothing measured\n", prog);
+    return 0;
+  }
+  struct cudaDeviceProp prop;
+  CU(cudaGetDeviceProperties(&prop, 0));
+  const char *pdl = getenv("SCANFLASH_PDL");
+  printf("device 0: %s, sm_%d%d, %d SMs, %.1f GiB, L2 %d MiB; programmatic dependent launch %s\n", prop.name,
+         prop.major, prop.minor, prop.multiProcessorCount, (double)prop.totalGlobalMem / (1 << 30),
+         prop.l2CacheSize >> 20, prop.major >= 9 && !(pdl && !strcmp(pdl, "0")) ? "on" : "off");
+  sf_error err = {0};
+  if (sf_cuda_ctx_init(&ctx, 0, &err) != SF_OK) {
+    fprintf(stderr, "%s: sf_cuda_ctx_init: %s\n", prog, err.msg);
+    return -1;
+  }
+  stream = (cudaStream_t)ctx.stream;
+  CU(cudaMalloc(&flush_buf, FLUSH_BYTES));
+  return 1;
+}
+
+static inline void bench_end(void) {
+  cudaFree(flush_buf);
+  sf_cuda_ctx_destroy(&ctx);
 }
 
 #endif

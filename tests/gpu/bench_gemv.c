@@ -201,29 +201,13 @@ int main(int argc, char **argv) {
     }
   }
   if (reps < 1) reps = 1;
-  int ndev = 0;
-  if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
-    printf("bench_gemv: no CUDA device, nothing measured\n");
-    return 0;
-  }
-  sf_error err = {0};
-  if (sf_cuda_ctx_init(&ctx, 0, &err) != SF_OK) {
-    fprintf(stderr, "sf_cuda_ctx_init: %s\n", err.msg);
-    return 1;
-  }
-  stream = (cudaStream_t)ctx.stream;
-  CU(cudaMalloc(&flush_buf, FLUSH_BYTES));
-  struct cudaDeviceProp prop;
-  CU(cudaGetDeviceProperties(&prop, 0));
-  const char *pdl = getenv("SCANFLASH_PDL");
-  printf("device: %s, %d SMs; programmatic dependent launch %s\n", prop.name, prop.multiProcessorCount,
-         prop.major >= 9 && !(pdl && !strcmp(pdl, "0")) ? "on" : "off");
+  const int ready = bench_begin("bench_gemv");
+  if (ready <= 0) return ready < 0 ? 1 : 0;
   measure_copy();
   sf_rng rng;
   sf_rng_seed(&rng, 1234);
   for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) bench_shape(&SHAPES[i], &rng);
-  cudaFree(flush_buf);
-  sf_cuda_ctx_destroy(&ctx);
+  bench_end();
   printf("bench_gemv: %d failure(s)\n", n_fail);
   return n_fail ? 1 : 0;
 }

@@ -612,29 +612,14 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--updates")) do_ssd = do_scan = 0;
   }
   if (reps < 1) reps = 1;
-  int ndev = 0;
-  if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
-    printf("SKIPPED: no CUDA device\n");
-    return 0;
-  }
-  struct cudaDeviceProp prop;
-  CU(cudaGetDeviceProperties(&prop, 0));
-  printf("device 0: %s, sm_%d%d, %d SMs, %.1f GiB, L2 %d MiB\n", prop.name, prop.major, prop.minor,
-         prop.multiProcessorCount, (double)prop.totalGlobalMem / (1 << 30), prop.l2CacheSize >> 20);
-  sf_error err = {0};
-  if (sf_cuda_ctx_init(&ctx, 0, &err) != SF_OK) {
-    fprintf(stderr, "sf_cuda_ctx_init: %s\n", err.msg);
-    return 1;
-  }
-  stream = (cudaStream_t)ctx.stream;
+  const int ready = bench_begin("bench_mamba");
+  if (ready <= 0) return ready < 0 ? 1 : 0;
   sf_rng_seed(&rng, 1234);
-  CU(cudaMalloc(&flush_buf, FLUSH_BYTES));
   ceilings();
   if (do_upd) bench_updates();
   if (do_scan) bench_scan();
   if (do_ssd) bench_ssd();
-  cudaFree(flush_buf);
-  sf_cuda_ctx_destroy(&ctx);
+  bench_end();
   printf("%s (%d failure%s)\n", n_fail ? "FAILED" : "done", n_fail, n_fail == 1 ? "" : "s");
   return n_fail ? 1 : 0;
 }

@@ -369,43 +369,11 @@ static void t_norm(sf_norm_kind kind, sf_dtype dt0, int64_t rows, int64_t d, int
   free(x), free(z), free(w), free(b), free(ref), free(got);
 }
 
-/* gemm with its activation epilogue (sf_gemm_params has_act): the cpu runs
+/* act >= 0: the activation epilogue (sf_gemm_params has_act): the cpu runs
  * the product and the activation as ops; the cuda weight stream applies it
- * in the kernel at one or two rows (k a multiple of 8), other shapes run
- * the activation op after the product. */
-static void t_gemm_act(sf_act_kind act, sf_dtype dt0, int64_t m, int64_t n, int64_t k, int bias) {
-  const sf_dtype dt = eff(dt0);
-  begin_case();
-  const int64_t lda = k + 8, ldw = k % 8 ? k + 3 : k + 8, ldc = n + 5;
-  float *a = fvec(m * lda), *w = fvec(n * ldw), *bv = fvec(n), *ref = fvec(m * ldc), *got = fvec(m * ldc);
-  fill_normal(a, m * lda, 1.0f, 0.0f);
-  fill_normal(w, n * ldw, 0.1f, 0.0f);
-  fill_normal(bv, n, 1.0f, 0.0f);
-  round_as(a, m * lda, dt), round_as(w, n * ldw, dt), round_as(bv, n, dt);
-  fill_nan(ref, m * ldc);
-  sf_gemm_params p = {.dtype = SF_F32, .out_dtype = SF_F32, .m = m, .n = n, .k = k, .a = a, .lda = lda, .w = w,
-                      .ldw = ldw, .bias = bias ? bv : NULL, .c = ref, .ldc = ldc, .has_act = 1, .act = act};
-  sf_error e = {0};
-  char shape[128];
-  snprintf(shape, sizeof shape, "m %lld n %lld k %lld%s -> %s", (long long)m, (long long)n, (long long)k,
-           bias ? " +bias" : "", act == SF_ACT_GELU ? "gelu" : (act == SF_ACT_SILU ? "silu" : "softplus"));
-  if (cpu_ok(C->gemm(&cctx, &p, &e), &e, "gemm (+act)")) {
-    sf_gemm_params g = p;
-    g.dtype = dt;
-    g.out_dtype = dt;
-    g.a = dup_as(a, m * lda, dt);
-    g.w = dup_as(w, n * ldw, dt);
-    g.bias = bias ? dup_as(bv, n, dt) : NULL;
-    g.c = dpoison(m * ldc, dt);
-    gpu_ok(G->gemm(&gctx, &g, &e), &e, "gemm (+act)");
-    fetch_as(got, g.c, m * ldc, dt);
-    row("gemm (+act)", shape, dt, compare(got, ref, m * ldc, etol_of(dt)), tol_of(dt));
-  }
-  arena_free();
-  free(a), free(w), free(bv), free(ref), free(got);
-}
-
-static void t_gemm(sf_dtype dt0, sf_dtype odt0, int64_t m, int64_t n, int64_t k, int bias, int acc) {
+ * in its kernel at one or two rows (k a multiple of 8), other shapes run the
+ * activation op after the product. */
+static void t_gemm_act(sf_dtype dt0, sf_dtype odt0, int64_t m, int64_t n, int64_t k, int bias, int acc, int act) {
   const sf_dtype dt = eff(dt0), odt = eff(odt0);
   begin_case();
   /* ldw a multiple of 8 when k is (the decode path's condition), odd otherwise */
@@ -420,11 +388,13 @@ static void t_gemm(sf_dtype dt0, sf_dtype odt0, int64_t m, int64_t n, int64_t k,
   if (acc) memcpy(ref, c0, (size_t)(m * ldc) * sizeof(float));
   else fill_nan(ref, m * ldc);
   sf_gemm_params p = {.dtype = SF_F32, .out_dtype = SF_F32, .m = m, .n = n, .k = k, .a = a, .lda = lda,
-                      .w = w, .ldw = ldw, .bias = bias ? bv : NULL, .c = ref, .ldc = ldc, .accumulate = acc};
+                      .w = w, .ldw = ldw, .bias = bias ? bv : NULL, .c = ref, .ldc = ldc, .accumulate = acc,
+                      .has_act = act >= 0, .act = act >= 0 ? (sf_act_kind)act : SF_ACT_GELU};
   sf_error e = {0};
   char shape[128];
-  snprintf(shape, sizeof shape, "m %lld n %lld k %lld%s%s -> %s", (long long)m, (long long)n, (long long)k,
-           bias ? " +bias" : "", acc ? " +=" : "", sf_dtype_name(odt));
+  static const char *const act_name[] = {" gelu", " silu", " softplus"};
+  snprintf(shape, sizeof shape, "m %lld n %lld k %lld%s%s%s -> %s", (long long)m, (long long)n, (long long)k,
+           bias ? " +bias" : "", acc ? " +=" : "", act >= 0 ? act_name[act] : "", sf_dtype_name(odt));
   if (cpu_ok(C->gemm(&cctx, &p, &e), &e, "gemm")) {
     sf_gemm_params g = p;
     g.dtype = dt;
@@ -439,6 +409,10 @@ static void t_gemm(sf_dtype dt0, sf_dtype odt0, int64_t m, int64_t n, int64_t k,
   }
   arena_free();
   free(a), free(w), free(bv), free(c0), free(ref), free(got);
+}
+
+static void t_gemm(sf_dtype dt0, sf_dtype odt0, int64_t m, int64_t n, int64_t k, int bias, int acc) {
+  t_gemm_act(dt0, odt0, m, n, k, bias, acc, -1);
 }
 
 static void t_rotary(sf_dtype dt0, int64_t n_tok, int H, int hd, int rot, int max_pos) {
@@ -1280,11 +1254,11 @@ int main(int argc, char **argv) {
   t_gemm(SF_BF16, SF_F32, 1, 2048, 4096, 0, 1);
   t_gemm(SF_F16, SF_F16, 2, 4096, 128, 1, 0);
   /* activation epilogue: in the weight stream, and the op after the product */
-  t_gemm_act(SF_ACT_GELU, SF_BF16, 1, 1003, 2048, 1);
-  t_gemm_act(SF_ACT_GELU, SF_BF16, 2, 517, 1024, 0);
-  t_gemm_act(SF_ACT_SILU, SF_F16, 1, 300, 4096, 1);
-  t_gemm_act(SF_ACT_GELU, SF_BF16, 67, 130, 256, 1);
-  t_gemm_act(SF_ACT_SOFTPLUS, SF_BF16, 1, 77, 40, 1);
+  t_gemm_act(SF_BF16, SF_BF16, 1, 1003, 2048, 1, 0, SF_ACT_GELU);
+  t_gemm_act(SF_BF16, SF_BF16, 2, 517, 1024, 0, 0, SF_ACT_GELU);
+  t_gemm_act(SF_F16, SF_F16, 1, 300, 4096, 1, 0, SF_ACT_SILU);
+  t_gemm_act(SF_BF16, SF_BF16, 67, 130, 256, 1, 0, SF_ACT_GELU);
+  t_gemm_act(SF_BF16, SF_BF16, 1, 77, 40, 1, 0, SF_ACT_SOFTPLUS);
 
   t_rotary(SF_BF16, 29, 4, 64, 64, 4000);
   t_rotary(SF_F16, 17, 3, 128, 32, 1000000);
