@@ -21,8 +21,11 @@ name = sys.argv[1]
 def kernels(g):
     rows = [r for r in csv.reader(open(f"/tmp/ncu-{name}-{g}.csv")) if len(r) > 10]
     h = rows[0]; ik, iv, iu = h.index("Kernel Name"), h.index("Metric Value"), h.index("Metric Unit")
-    scale = {"nsecond": 1e-3, "usecond": 1.0, "msecond": 1e3}
-    return [(r[ik], float(r[iv].replace(",", "")) * scale.get(r[iu], 1.0)) for r in rows[1:]]
+    scale = {"nsecond": 1e-3, "ns": 1e-3, "usecond": 1.0, "us": 1.0, "msecond": 1e3, "ms": 1e3}
+    for r in rows[1:]:
+        if r[iu] not in scale:
+            sys.exit(f"ncu-step.sh: unknown time unit {r[iu]!r} in the ncu output")
+    return [(r[ik], float(r[iv].replace(",", "")) * scale[r[iu]]) for r in rows[1:]]
 a, b = kernels(1), kernels(2)
 step = b[len(a):]
 tot = collections.defaultdict(lambda: [0.0, 0])
