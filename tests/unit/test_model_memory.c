@@ -139,9 +139,29 @@ static void test_activations_by_hand(void) {
   CHECK(e.total == 0);
 }
 
+/* The ring attention's buffers of a context-parallel rank, by hand:
+ * pythia-1.4b (16 heads of 128, no GQA), 1M tokens, bf16. */
+static void test_cp_prefill_by_hand(void) {
+  const sf_model_config c = preset("pythia-1.4b");
+  const int64_t local = 2 * (((int64_t)1 << 20) / 8); /* two zigzag blocks of L / 2k, k = 4 */
+  const int64_t ring = 2 * local * 16 * 128 * 2;      /* K and V shards */
+  const int64_t part = local * 16 * 128 * 2, lses = 2 * local * 16 * 4;
+  const int64_t acc = local * 16 * 128 * 4 + local * 16 * 4; /* f32 accumulator, k > 2 */
+  CHECK_EQ_I64(sf_model_estimate_cp_prefill(&c, SF_BF16, 1, (int64_t)1 << 20, 4), 2 * ring + part + lses + acc);
+  CHECK_EQ_I64(sf_model_estimate_cp_prefill(&c, SF_BF16, 1, (int64_t)1 << 20, 4), 7566524416LL);
+  /* k = 2: no accumulator (the two ways round alike); f32: none either */
+  const int64_t local2 = 2 * (((int64_t)1 << 20) / 4);
+  CHECK_EQ_I64(sf_model_estimate_cp_prefill(&c, SF_BF16, 1, (int64_t)1 << 20, 2),
+               2 * (2 * local2 * 16 * 128 * 2) + local2 * 16 * 128 * 2 + 2 * local2 * 16 * 4);
+  CHECK_EQ_I64(sf_model_estimate_cp_prefill(&c, SF_F32, 1, 1000, 1), 0);
+  const sf_model_config m = preset("mamba-1.4b");
+  CHECK_EQ_I64(sf_model_estimate_cp_prefill(&m, SF_BF16, 1, (int64_t)1 << 20, 4), 0);
+}
+
 int main(void) {
   test_weights_match_model();
   test_cache_by_hand();
   test_activations_by_hand();
+  test_cp_prefill_by_hand();
   return sf_test_finish("test_model_memory");
 }
