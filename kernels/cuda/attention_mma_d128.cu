@@ -1,7 +1,8 @@
 /* Tensor-core attention prefill, head_dim 128 (see attention_mma.cuh): the
- * variant table. SF_AMMA_D128_DEFAULT is what the op runs; the others are
- * kept for tuning with bench_attention (all for bf16 and f16). Measured on an
- * H100 in bench/notes-attention.md. */
+ * variant table. SF_AMMA_D128_DEFAULT is what the op runs on the mma.sync path
+ * (sm_80+; on cc 9.0 the op takes the wgmma path, attention_wgmma.cu, where
+ * it applies); the others are kept for tuning with bench_attention (all for
+ * bf16 and f16). Measured on an H100 in bench/notes-attention.md. */
 #include "attention_mma.cuh"
 
 /* variant: warps, m16 tiles per warp, key tile, Q in registers, min blocks

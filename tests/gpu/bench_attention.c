@@ -8,7 +8,8 @@
  * Prefill: bf16, h = 16 heads, b * L = 16384 tokens (b = 16..1 for L =
  * 1k..16k, so b * h * L = 256k token-heads fills the GPU), head_dim 64/128,
  * causal or not; FLOPs = 4 b L^2 h d, halved when causal. Every tensor-core
- * variant is timed (variant 0 is what the op runs); at L = 2k each variant's
+ * variant is timed (variant 0 is the op's mma.sync default; on cc 9.0 the
+ * op itself runs wgmma, its row says so); at L = 2k each variant's
  * output is compared with the fp32 kernel's (rel = ||out - ref|| / ||ref||).
  * Decode: bf16, head_dim 128 (and one 64), KV bytes = 2 b kv_heads L d 2;
  * GB/s over those bytes, and % of the measured device-to-device copy rate
