@@ -9,6 +9,13 @@ void sf_transport_destroy(sf_transport *t) {
   if (t) t->destroy(t);
 }
 
+sf_status sf_transport_check_peer(const sf_transport *t, int peer, const char *op, sf_error *err) {
+  if (peer < 0 || peer >= t->size)
+    return sf_fail(err, SF_ERR_ARG, "transport %s: %s: peer %d outside the group [0, %d)", t->name, op, peer,
+                   t->size);
+  return SF_OK;
+}
+
 sf_status sf_transport_mpi_fail(sf_error *err, int rc, const char *what) {
   char msg[MPI_MAX_ERROR_STRING];
   int len = 0;

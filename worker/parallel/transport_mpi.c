@@ -18,15 +18,8 @@ typedef struct mpi_impl {
 
 static MPI_Comm comm_of(sf_transport *t) { return ((mpi_impl *)t->impl)->comm; }
 
-static sf_status check_peer(const sf_transport *t, int peer, const char *op, sf_error *err) {
-  if (peer < 0 || peer >= t->size)
-    return sf_fail(err, SF_ERR_ARG, "transport mpi: %s: peer %d outside the group [0, %d)", op, peer,
-                   t->size);
-  return SF_OK;
-}
-
 static sf_status mpi_send(sf_transport *t, const void *buf, size_t bytes, int peer, sf_error *err) {
-  SF_TRY(check_peer(t, peer, "send", err));
+  SF_TRY(sf_transport_check_peer(t, peer, "send", err));
   for (size_t off = 0; off < bytes; off += PIECE) {
     const size_t n = bytes - off < PIECE ? bytes - off : PIECE;
     const int rc = MPI_Send((const char *)buf + off, (int)n, MPI_BYTE, peer, TAG, comm_of(t));
@@ -36,7 +29,7 @@ static sf_status mpi_send(sf_transport *t, const void *buf, size_t bytes, int pe
 }
 
 static sf_status mpi_recv(sf_transport *t, void *buf, size_t bytes, int peer, sf_error *err) {
-  SF_TRY(check_peer(t, peer, "recv", err));
+  SF_TRY(sf_transport_check_peer(t, peer, "recv", err));
   for (size_t off = 0; off < bytes; off += PIECE) {
     const size_t n = bytes - off < PIECE ? bytes - off : PIECE;
     const int rc = MPI_Recv((char *)buf + off, (int)n, MPI_BYTE, peer, TAG, comm_of(t), MPI_STATUS_IGNORE);
@@ -47,8 +40,8 @@ static sf_status mpi_recv(sf_transport *t, void *buf, size_t bytes, int peer, sf
 
 static sf_status mpi_sendrecv(sf_transport *t, const void *sendbuf, int dst, void *recvbuf, int src,
                               size_t bytes, sf_error *err) {
-  SF_TRY(check_peer(t, dst, "sendrecv", err));
-  SF_TRY(check_peer(t, src, "sendrecv", err));
+  SF_TRY(sf_transport_check_peer(t, dst, "sendrecv", err));
+  SF_TRY(sf_transport_check_peer(t, src, "sendrecv", err));
   for (size_t off = 0; off < bytes; off += PIECE) {
     const size_t n = bytes - off < PIECE ? bytes - off : PIECE;
     const int rc = MPI_Sendrecv((const char *)sendbuf + off, (int)n, MPI_BYTE, dst, TAG,

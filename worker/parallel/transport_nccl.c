@@ -30,22 +30,15 @@ static sf_status cuda_fail(sf_error *err, cudaError_t rc, const char *what) {
                  "transport nccl: %s: %s", what, cudaGetErrorString(rc));
 }
 
-static sf_status check_peer(const sf_transport *t, int peer, const char *op, sf_error *err) {
-  if (peer < 0 || peer >= t->size)
-    return sf_fail(err, SF_ERR_ARG, "transport nccl: %s: peer %d outside the group [0, %d)", op, peer,
-                   t->size);
-  return SF_OK;
-}
-
 static sf_status nccl_send(sf_transport *t, const void *buf, size_t bytes, int peer, sf_error *err) {
-  SF_TRY(check_peer(t, peer, "send", err));
+  SF_TRY(sf_transport_check_peer(t, peer, "send", err));
   nccl_impl *m = impl_of(t);
   const ncclResult_t rc = ncclSend(buf, bytes, ncclUint8, peer, m->comm, m->stream);
   return rc == ncclSuccess ? SF_OK : nccl_fail(err, rc, "ncclSend");
 }
 
 static sf_status nccl_recv(sf_transport *t, void *buf, size_t bytes, int peer, sf_error *err) {
-  SF_TRY(check_peer(t, peer, "recv", err));
+  SF_TRY(sf_transport_check_peer(t, peer, "recv", err));
   nccl_impl *m = impl_of(t);
   const ncclResult_t rc = ncclRecv(buf, bytes, ncclUint8, peer, m->comm, m->stream);
   return rc == ncclSuccess ? SF_OK : nccl_fail(err, rc, "ncclRecv");
@@ -53,8 +46,8 @@ static sf_status nccl_recv(sf_transport *t, void *buf, size_t bytes, int peer, s
 
 static sf_status nccl_sendrecv(sf_transport *t, const void *sendbuf, int dst, void *recvbuf, int src,
                                size_t bytes, sf_error *err) {
-  SF_TRY(check_peer(t, dst, "sendrecv", err));
-  SF_TRY(check_peer(t, src, "sendrecv", err));
+  SF_TRY(sf_transport_check_peer(t, dst, "sendrecv", err));
+  SF_TRY(sf_transport_check_peer(t, src, "sendrecv", err));
   nccl_impl *m = impl_of(t);
   /* One group: the send and the receive progress together (no deadlock
    * around the ring). */
