@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "engine/engine.h"
+#include "parallel/cp_mamba.h"
 #include "parallel/cp_scratch.h"
 
 enum { SF_SESSION_MAX_ALLOCS = 32 };
@@ -182,6 +183,15 @@ sf_norm_params sf_engine_norm_of_x(const sf_session *s, sf_norm_kind kind, const
 /* Element offset helpers. */
 static inline void *sf_elem(void *base, int64_t i, size_t esz) {
   return (char *)base + (size_t)i * esz;
+}
+/* A Mamba layer's states in the session (conv state in the activation
+ * dtype, SSM state f32): what its conv and scan carry from chunk to chunk,
+ * and what a context-parallel prefill passes from rank to rank. */
+static inline sf_cp_mamba_state sf_engine_mamba_states(const sf_session *s, int32_t layer) {
+  return (sf_cp_mamba_state){.conv = sf_elem(s->conv_state, layer * s->conv_layer_elems, s->esz),
+                             .conv_bytes = (size_t)s->conv_layer_elems * s->esz,
+                             .ssm = s->ssm_state + layer * s->ssm_layer_elems,
+                             .ssm_bytes = (size_t)s->ssm_layer_elems * sizeof(float)};
 }
 static inline const void *sf_celem(const void *base, int64_t i, size_t esz) {
   return (const char *)base + (size_t)i * esz;

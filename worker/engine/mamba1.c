@@ -12,7 +12,6 @@
  * rank before the conv (sf_cp_mamba_layer_begin: has_initial_state) and
  * leave for the next one once the scan has written them (_end). */
 #include "engine/engine_internal.h"
-#include "parallel/cp_mamba.h"
 
 sf_status sf_mamba1_layer_forward(sf_session *s, const sf_pass *pass, int32_t layer, sf_error *err) {
   const sf_model_config *c = &s->model->cfg;
@@ -21,11 +20,10 @@ sf_status sf_mamba1_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
   const int64_t R = c->dt_rank, N = c->d_state, wdbl = R + 2 * N;
   const size_t esz = s->esz;
   void *xz = s->buf[0], *xc = s->buf[1], *xdbl = s->buf[2], *delta = s->buf[3], *y = s->buf[4];
-  void *conv_state = sf_elem(s->conv_state, layer * s->conv_layer_elems, esz);
-  float *ssm_state = s->ssm_state + layer * s->ssm_layer_elems;
+  const sf_cp_mamba_state cst = sf_engine_mamba_states(s, layer);
+  void *conv_state = cst.conv;
+  float *ssm_state = cst.ssm;
   const int cp = s->cp && !pass->decode;
-  const sf_cp_mamba_state cst = {.conv = conv_state, .conv_bytes = (size_t)s->conv_layer_elems * esz,
-                                 .ssm = ssm_state, .ssm_bytes = (size_t)s->ssm_layer_elems * sizeof(float)};
   sf_status st = s->cp_st;
   sf_error ce;
 

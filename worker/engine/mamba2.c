@@ -13,7 +13,6 @@
 #include <math.h>
 
 #include "engine/engine_internal.h"
-#include "parallel/cp_mamba.h"
 
 sf_status sf_mamba2_layer_forward(sf_session *s, const sf_pass *pass, int32_t layer, sf_error *err) {
   const sf_model_config *c = &s->model->cfg;
@@ -23,12 +22,11 @@ sf_status sf_mamba2_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
   const int64_t wproj = 2 * di + 2 * gn + c->ssm_heads;
   const size_t esz = s->esz;
   void *zxbcdt = s->buf[0], *xbc = s->buf[1], *y = s->buf[2];
-  void *conv_state = sf_elem(s->conv_state, layer * s->conv_layer_elems, esz);
-  float *ssm_state = s->ssm_state + layer * s->ssm_layer_elems;
+  const sf_cp_mamba_state cst = sf_engine_mamba_states(s, layer);
+  void *conv_state = cst.conv;
+  float *ssm_state = cst.ssm;
   const int64_t ssm_batch_stride = (int64_t)c->ssm_heads * c->ssm_head_dim * c->d_state;
   const int cp = s->cp && !pass->decode;
-  const sf_cp_mamba_state cst = {.conv = conv_state, .conv_bytes = (size_t)s->conv_layer_elems * esz,
-                                 .ssm = ssm_state, .ssm_bytes = (size_t)s->ssm_layer_elems * sizeof(float)};
   sf_status st = s->cp_st;
   sf_error ce;
 
