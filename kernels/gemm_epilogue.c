@@ -4,7 +4,7 @@
  * fused result. */
 #include "ops/op_table.h"
 
-sf_status sf_gemm_check_fusions(const sf_gemm_params *p, sf_error *err) {
+sf_status sf_gemm_check_epilogue(const sf_gemm_params *p, sf_error *err) {
   if (p->has_act && p->accumulate)
     return sf_fail(err, SF_ERR_ARG, "gemm: an activation epilogue (has_act) cannot be combined with accumulate");
   if (p->has_act && p->act != SF_ACT_GELU && p->act != SF_ACT_SILU && p->act != SF_ACT_SOFTPLUS)
@@ -14,7 +14,7 @@ sf_status sf_gemm_check_fusions(const sf_gemm_params *p, sf_error *err) {
 
 sf_status sf_gemm_unfused(sf_op_ctx *ctx, const sf_gemm_params *p,
                           sf_status (*plain)(sf_op_ctx *, const sf_gemm_params *, sf_error *), sf_error *err) {
-  SF_TRY(sf_gemm_check_fusions(p, err));
+  SF_TRY(sf_gemm_check_epilogue(p, err));
   sf_gemm_params g = *p;
   g.has_act = 0;
   SF_TRY(plain(ctx, &g, err));

@@ -144,7 +144,7 @@ extern "C" SF_CUDA_OP(gemm, sf_gemm_params) {
   if (p->out_dtype != p->dtype && p->out_dtype != SF_F32)
     return sf_fail(err, SF_ERR_UNSUPPORTED, "gemm: out_dtype %s must be f32 or the input type %s",
                    sf_dtype_name(p->out_dtype), sf_dtype_name(p->dtype));
-  SF_TRY(sf_gemm_check_fusions(p, err));
+  SF_TRY(sf_gemm_check_epilogue(p, err));
   if (p->m == 0 || p->n == 0) return SF_OK;
   if (!p->c || (p->k > 0 && (!p->a || !p->w)))
     return sf_fail(err, SF_ERR_ARG, "gemm: a, w and c must be non-NULL");

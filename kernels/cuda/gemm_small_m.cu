@@ -65,7 +65,7 @@ __device__ __forceinline__ void gemv_load(uint4 (&wv)[U], const uint4 *wr, int64
 template <typename TI, typename TO>
 struct gemv_args {
   int m, split;
-  int64_t n, k, k8;
+  int64_t n, k8; /* k8: 16-byte words of a row (k / 8) */
   const TI *a;
   int64_t lda;
   const TI *w;
@@ -163,7 +163,7 @@ static sf_status launch_mu(sf_op_ctx *ctx, const sf_gemm_params *p, int split, s
   const int64_t cols_per_block = GEMV_WARPS / split;
   const unsigned blocks = (unsigned)((p->n + cols_per_block - 1) / cols_per_block);
   gemv_args<TI, TO> g = {};
-  g.m = (int)p->m, g.split = split, g.n = p->n, g.k = p->k, g.k8 = p->k / 8;
+  g.m = (int)p->m, g.split = split, g.n = p->n, g.k8 = p->k / 8;
   g.a = (const TI *)p->a, g.lda = p->lda, g.w = (const TI *)p->w, g.ldw = p->ldw;
   g.bias = (const TI *)p->bias, g.c = (TO *)p->c, g.ldc = p->ldc, g.accumulate = p->accumulate;
   g.act = p->has_act ? (int)p->act : -1;
@@ -185,8 +185,8 @@ static sf_status launch_mu(sf_op_ctx *ctx, const sf_gemm_params *p, int split, s
  * 2048), but that takes two waves where this takes one; the one step
  * measured with it (together with a norm fused into the products, since
  * dropped: every block recomputed it) took 1.97 ms. */
-static void gemv_choice(const sf_op_ctx *ctx, int64_t n, int64_t k8, int *words, int *split) {
-  const int64_t want = (int64_t)sf_cuda_impl_of((sf_op_ctx *)ctx)->num_sms * 8;
+static void gemv_choice(sf_op_ctx *ctx, int64_t n, int64_t k8, int *words, int *split) {
+  const int64_t want = (int64_t)sf_cuda_impl_of(ctx)->num_sms * 8;
   *split = 1;
   while (*split < GEMV_WARPS && n * *split < want && k8 >= (int64_t)64 * 4 * *split) *split *= 2;
   *words = *split > 1 ? 4 : (k8 > 256 ? 16 : 8);

@@ -74,11 +74,11 @@ sf_status sf_cpu_ctx_init(sf_op_ctx *ctx, int num_threads, sf_error *err);
 /* A gemm with an activation epilogue (sf_gemm_params has_act) run as two
  * ops on ctx: `plain` (the backend's gemm, called with has_act cleared),
  * then the activation in place on c. For backends, and shapes, without a
- * fused kernel (kernels/gemm_fusions.c). */
+ * fused kernel (kernels/gemm_epilogue.c). */
 sf_status sf_gemm_unfused(sf_op_ctx *ctx, const sf_gemm_params *p,
                           sf_status (*plain)(sf_op_ctx *, const sf_gemm_params *, sf_error *), sf_error *err);
 /* The checks every backend makes of the epilogue fields (argument errors). */
-sf_status sf_gemm_check_fusions(const sf_gemm_params *p, sf_error *err);
+sf_status sf_gemm_check_epilogue(const sf_gemm_params *p, sf_error *err);
 void sf_cpu_ctx_destroy(sf_op_ctx *ctx);
 
 #ifdef __cplusplus
