@@ -78,6 +78,28 @@ static inline float time_op(op_fn fn, const void *arg, int nrep) {
 }
 
 
+/* Milliseconds of one call, no warm-up (a long call timed once, as the
+ * 1M-token checks are); negative when it failed (said, and counted). */
+static inline float time_once(op_fn fn, const void *arg, const char *what) {
+  cudaEvent_t e0, e1;
+  CU(cudaEventCreate(&e0));
+  CU(cudaEventCreate(&e1));
+  sf_error err = {0};
+  float ms = -1.0f;
+  CU(cudaEventRecord(e0, stream));
+  if (fn(arg, &err) != SF_OK) {
+    printf("    %s failed: %s\n", what, err.msg);
+    n_fail++;
+  } else {
+    CU(cudaEventRecord(e1, stream));
+    CU(cudaEventSynchronize(e1));
+    CU(cudaEventElapsedTime(&ms, e0, e1));
+  }
+  CU(cudaEventDestroy(e0));
+  CU(cudaEventDestroy(e1));
+  return ms;
+}
+
 /* Median milliseconds of one replay of the call captured in a CUDA graph
  * (launch overhead out of the way); negative when capture failed. */
 static inline float time_graph(op_fn fn, const void *arg, int nrep) {

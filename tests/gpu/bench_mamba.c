@@ -228,22 +228,10 @@ static sf_ssd_params ssd_params(const ssd_bufs *s, int64_t L, int with_z, int ha
 /* Heads [h0, h0 + nh) of the full run against the sequential kernel on a view. */
 static void ssd_check(ssd_bufs *s, int64_t L, int with_z, int h0, int nh, const char *tag) {
   const int64_t W = (int64_t)SH * SP;
-  sf_error err = {0};
   CU(cudaMemcpy(s->state, s->state0, (size_t)W * SN * 4, cudaMemcpyDeviceToDevice));
   ssd_arg a = {ssd_params(s, L, with_z, 1), 0};
-  cudaEvent_t e0, e1;
-  CU(cudaEventCreate(&e0));
-  CU(cudaEventCreate(&e1));
-  CU(cudaEventRecord(e0, stream));
-  if (ssd_call(&a, &err) != SF_OK) {
-    printf("    ssd failed: %s\n", err.msg);
-    n_fail++;
-    return;
-  }
-  CU(cudaEventRecord(e1, stream));
-  CU(cudaEventSynchronize(e1));
-  float ms_fast = 0;
-  CU(cudaEventElapsedTime(&ms_fast, e0, e1));
+  const float ms_fast = time_once(ssd_call, &a, "ssd");
+  if (ms_fast < 0) return;
   /* reference on the view */
   const int64_t RW = (int64_t)nh * SP;
   void *ref = dmalloc((size_t)L * RW * 2);
@@ -262,16 +250,11 @@ static void ssd_check(ssd_bufs *s, int64_t L, int with_z, int h0, int nh, const 
   v.out = ref;
   v.out_token_stride = RW;
   ssd_arg ra = {v, 1};
-  CU(cudaEventRecord(e0, stream));
-  if (ssd_call(&ra, &err) != SF_OK) {
-    printf("    ssd reference failed: %s\n", err.msg);
-    n_fail++;
+  const float ms_ref = time_once(ssd_call, &ra, "ssd reference");
+  if (ms_ref < 0) {
+    cudaFree(ref), cudaFree(rstate);
     return;
   }
-  CU(cudaEventRecord(e1, stream));
-  CU(cudaEventSynchronize(e1));
-  float ms_ref = 0;
-  CU(cudaEventElapsedTime(&ms_ref, e0, e1));
   uint16_t *hg = malloc((size_t)L * RW * 2), *hr = malloc((size_t)L * RW * 2);
   CU(cudaMemcpy2D(hg, (size_t)RW * 2, (const char *)s->out + (size_t)h0 * SP * 2, (size_t)W * 2, (size_t)RW * 2,
                   (size_t)L, cudaMemcpyDeviceToHost));
@@ -307,8 +290,6 @@ static void ssd_check(ssd_bufs *s, int64_t L, int with_z, int h0, int nh, const 
   if (!pass) n_fail++;
   free(hg), free(hr), free(sg), free(sr);
   cudaFree(ref), cudaFree(rstate);
-  CU(cudaEventDestroy(e0));
-  CU(cudaEventDestroy(e1));
 }
 
 static const char *ssd_kname(int variant, int graph) {
