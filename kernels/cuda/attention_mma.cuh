@@ -37,6 +37,7 @@
 #define SCANFLASH_KERNELS_CUDA_ATTENTION_MMA_CUH
 
 #include "cuda_common.cuh"
+#include "ssd_mma.cuh"
 
 /* ---- the variants ------------------------------------------------------ */
 
@@ -61,34 +62,6 @@ int sf_attn_mma_default_d128(void);
 /* ---- device helpers ----------------------------------------------------- */
 
 namespace sf_amma {
-
-template <typename T> struct mma16;
-
-template <> struct mma16<__nv_bfloat16> {
-  static __device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-    return *reinterpret_cast<uint32_t *>(&v);
-  }
-};
-
-template <> struct mma16<__half> {
-  static __device__ __forceinline__ void mma(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
-    __half2 v = __floats2half2_rn(lo, hi);
-    return *reinterpret_cast<uint32_t *>(&v);
-  }
-};
 
 __device__ __forceinline__ void ldsm_x4(uint32_t (&r)[4], uint32_t addr) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -174,7 +147,7 @@ sf_attention_mma_kernel(int n_heads, int batch, int group, int heads_per_group, 
                         int64_t lts, sf_cuda_status *st) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   using C = sf_amma_cfg<HD, WARPS, MT, BK, QREG>;
-  using M = sf_amma::mma16<T>;
+  using M = sfm<T>; /* mma.sync m16n8k16 and 16-bit packing (ssd_mma.cuh) */
   extern __shared__ __align__(128) unsigned char smem[];
   const uint32_t sbase = (uint32_t)__cvta_generic_to_shared(smem);
 

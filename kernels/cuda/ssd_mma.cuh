@@ -1,5 +1,7 @@
-/* Warp-level tensor-core and async-copy helpers shared by the chunked SSD
- * kernels (ssd_chunked.cu): mma.sync m16n8k16 (bf16/f16 in, fp32
+/* Warp-level tensor-core and async-copy helpers, first written for the
+ * chunked SSD kernels (ssd_chunked.cu) and shared with the selective scan
+ * (selective_scan.cu) and the mma.sync attention (attention_mma.cuh: the
+ * mma and packing of sfm<T>): mma.sync m16n8k16 (bf16/f16 in, fp32
  * accumulate), ldmatrix, cp.async with zero fill, bf16x2/f16x2 packing and
  * products, and the fast base-2 exponential. CUDA C++, included by .cu files only.
  *
