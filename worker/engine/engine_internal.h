@@ -79,6 +79,7 @@ struct sf_session {
    * first step runs eagerly (sizing every op workspace), the second is
    * captured, every later one replays it. */
   int graphs;               /* allowed (sf_session_set_graphs) */
+  int fused;                /* sf_fusion bits in use (sf_engine_fusions) */
   int eager_steps;          /* decode steps run without the graph so far */
   void *decode_graph;
   void *graph_workspace;    /* ctx->workspace when it was captured */
@@ -107,6 +108,21 @@ struct sf_session {
   void *allocs[SF_SESSION_MAX_ALLOCS];
   int n_allocs;
 };
+
+/* Decode-step fusions: each folds a small kernel into a neighbour, since a
+ * decode step at batch 1 is a chain of dependent kernels each costing about
+ * two microseconds on an H100 however little it moves (bench/notes-decode.md).
+ * All on by default; SCANFLASH_UNFUSED turns some off (fusions.c). */
+typedef enum sf_fusion {
+  SF_FUSE_DT_PROJ = 1,      /* Mamba-1: dt_proj inside the selective state update */
+  SF_FUSE_CONV = 2,         /* Mamba: the conv update in in_proj's epilogue */
+  SF_FUSE_PREFETCH = 4,     /* a product pulls the next large weight into L2 */
+  SF_FUSE_NORM_PAIR = 8,    /* Pythia: both LayerNorms of x in one call */
+  SF_FUSE_ROTARY_PAIR = 16, /* Pythia: rotary of q and k in one call */
+  SF_FUSE_ALL = 31
+} sf_fusion;
+sf_status sf_engine_fusions(int *mask, sf_error *err);
+#define SF_FUSED(s, bit) (((s)->fused & (bit)) != 0)
 
 /* One forward pass: rows token-major rows in the scratch (the GEMMs' m).
  * decode: one token per sequence, row b = sequence b (update ops);

@@ -179,8 +179,11 @@ static sf_status create(const sf_model *model, int32_t batch, int64_t max_len, i
                    "session: batch %d x chunk %lld tokens exceeds 2^31 rows: use a smaller --chunk",
                    (int)batch, (long long)chunk_tokens);
 
+  int fused;
+  SF_TRY(sf_engine_fusions(&fused, err));
   sf_session *s = calloc(1, sizeof *s);
   if (!s) return sf_fail(err, SF_ERR_NOMEM, "session: out of host memory");
+  s->fused = fused;
   s->model = model;
   s->ctx = model->ctx;
   s->ops = model->ctx->ops;
