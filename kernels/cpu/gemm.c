@@ -72,7 +72,7 @@ static void gemm_tile(const sf_gemm_params *p, int64_t i0, int64_t j0, int64_t m
 }
 
 SF_CPU_OP(gemm, sf_gemm_params) {
-  if (p->has_act) return sf_gemm_unfused(ctx, p, sf_cpu_gemm, err);
+  if (sf_gemm_has_epilogue(p)) return sf_gemm_unfused(ctx, p, sf_cpu_gemm, err);
   SF_CPU_REQUIRE_F32("gemm", p->dtype);
   SF_CPU_REQUIRE_F32("gemm (out)", p->out_dtype);
   if (p->m < 0 || p->n < 0 || p->k < 0)

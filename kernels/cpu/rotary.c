@@ -4,11 +4,25 @@
  *   x[i]   <- x[i]   cos - x[i+h] sin
  *   x[i+h] <- x[i+h] cos + x[i]   sin      (i < h)
  * The angle and its cos/sin are computed in double: at positions near 1M an
- * fp32 angle would already be off by ~0.06 rad. */
+ * fp32 angle would already be off by ~0.06 rad. The heads of x2 (k, when x
+ * is q) take the same cos/sin as x's. */
 #include <math.h>
 #include <stdlib.h>
 
 #include "cpu_ops.h"
+
+/* Rotates the first 2h channels of n_heads heads of one token. */
+static void rotate_heads(float *x, int32_t n_heads, int64_t head_stride, int32_t h,
+                         const float *cosv, const float *sinv) {
+  for (int32_t hd = 0; hd < n_heads; hd++) {
+    float *xh = x + (int64_t)hd * head_stride;
+    for (int32_t i = 0; i < h; i++) {
+      const float x1 = xh[i], x2 = xh[i + h];
+      xh[i] = x1 * cosv[i] - x2 * sinv[i];
+      xh[i + h] = x2 * cosv[i] + x1 * sinv[i];
+    }
+  }
+}
 
 SF_CPU_OP(rotary, sf_rotary_params) {
   (void)ctx;
@@ -22,7 +36,10 @@ SF_CPU_OP(rotary, sf_rotary_params) {
                    (int)p->rot_dim, (int)p->head_dim);
   if (!(p->base > 0.0f) || isinf(p->base))
     return sf_fail(err, SF_ERR_ARG, "rotary: base %g must be finite and > 0", (double)p->base);
-  if (p->n_tokens == 0 || p->n_heads == 0 || p->rot_dim == 0) return SF_OK;
+  if (p->x2 && p->n_heads2 < 0)
+    return sf_fail(err, SF_ERR_ARG, "rotary: need n_heads2 >= 0, got %d", (int)p->n_heads2);
+  const int32_t heads2 = p->x2 ? p->n_heads2 : 0;
+  if (p->n_tokens == 0 || p->n_heads + heads2 == 0 || p->rot_dim == 0) return SF_OK;
   if (!p->x || !p->positions)
     return sf_fail(err, SF_ERR_ARG, "rotary: x and positions must be non-NULL");
   for (int64_t t = 0; t < p->n_tokens; t++)
@@ -36,9 +53,9 @@ SF_CPU_OP(rotary, sf_rotary_params) {
   for (int32_t i = 0; i < h; i++)
     inv_freq[i] = pow((double)p->base, -2.0 * (double)i / (double)p->rot_dim);
 
-  float *x = (float *)p->x;
+  float *x = (float *)p->x, *x2 = (float *)p->x2;
   int nomem = 0;
-#pragma omp parallel if (p->n_tokens * p->n_heads * p->rot_dim > 16384)
+#pragma omp parallel if (p->n_tokens * (p->n_heads + heads2) * p->rot_dim > 16384)
   {
     float *cs = malloc((size_t)h * 2 * sizeof *cs);
     if (!cs) {
@@ -55,14 +72,9 @@ SF_CPU_OP(rotary, sf_rotary_params) {
         cosv[i] = (float)cos(ang);
         sinv[i] = (float)sin(ang);
       }
-      for (int32_t hd = 0; hd < p->n_heads; hd++) {
-        float *xh = x + t * p->x_token_stride + (int64_t)hd * p->x_head_stride;
-        for (int32_t i = 0; i < h; i++) {
-          const float x1 = xh[i], x2 = xh[i + h];
-          xh[i] = x1 * cosv[i] - x2 * sinv[i];
-          xh[i + h] = x2 * cosv[i] + x1 * sinv[i];
-        }
-      }
+      rotate_heads(x + t * p->x_token_stride, p->n_heads, p->x_head_stride, h, cosv, sinv);
+      if (heads2)
+        rotate_heads(x2 + t * p->x_token_stride, heads2, p->x2_head_stride, h, cosv, sinv);
     }
     free(cs);
   }

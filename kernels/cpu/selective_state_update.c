@@ -1,7 +1,10 @@
 /* Mamba-1 decode step, fp32 reference (the semantics of
  * selective_state_update_ref): one token per batch row b, per channel c and
  * state n
- *   dt      = dt[b,c] + dt_bias[c]   (softplus, threshold 20, if asked)
+ *   raw     = dt[b,c], or with dt_proj_w sum_k dt_proj_w[c,k] dt[b,k] (the
+ *             fused dt_proj, dt being dt_low; f32 only here, so the fp32
+ *             sum is already in the dtype)
+ *   dt      = raw + dt_bias[c]       (softplus, threshold 20, if asked)
  *   h[c,n]  = exp(dt * A[c,n]) * h[c,n] + dt * B[b,n] * x[b,c]
  *   y[b,c]  = sum_n C[b,n] h[c,n] + D[c] x[b,c];   y *= silu(z[b,c]) if z
  * The arithmetic is that of sf_cpu_selective_scan_naive for one token, so a
@@ -21,6 +24,8 @@ SF_CPU_OP(selective_state_update, sf_selective_state_update_params) {
     return sf_fail(err, SF_ERR_ARG, "selective_state_update: dim must be >= 1, got %lld", (long long)p->dim);
   if (p->d_state < 1)
     return sf_fail(err, SF_ERR_ARG, "selective_state_update: d_state must be >= 1, got %d", p->d_state);
+  if (p->dt_proj_w && p->dt_rank < 1)
+    return sf_fail(err, SF_ERR_ARG, "selective_state_update: dt_rank must be >= 1 with dt_proj_w, got %d", p->dt_rank);
   if (p->batch > 0 && (!p->x || !p->dt || !p->A || !p->B || !p->C || !p->state || !p->out))
     return sf_fail(err, SF_ERR_ARG, "selective_state_update: x, dt, A, B, C, state and out are required");
   if (p->batch > 1 && p->state_batch_stride < p->dim * p->d_state)
@@ -30,15 +35,22 @@ SF_CPU_OP(selective_state_update, sf_selective_state_update_params) {
 
   const int32_t batch = p->batch;
   const int64_t dim = p->dim, ds = p->d_state;
-  const float *xs = p->x, *dts = p->dt, *Bs = p->B, *Cs = p->C, *zs = p->z;
+  const float *xs = p->x, *dts = p->dt, *Bs = p->B, *Cs = p->C, *zs = p->z, *W = p->dt_proj_w;
+  const int64_t R = p->dt_rank;
   float *out = p->out;
-  const int nt = sf_cpu_threads(ctx, (double)batch * (double)dim * (double)ds);
+  const int nt = sf_cpu_threads(ctx, (double)batch * (double)dim * (double)(ds + (W ? R : 0)));
 
 #pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
   for (int32_t b = 0; b < batch; b++) {
     for (int64_t c = 0; c < dim; c++) {
       const float x = xs[(int64_t)b * p->x_batch_stride + c];
-      float dt = dts[(int64_t)b * p->dt_batch_stride + c] + (p->dt_bias ? p->dt_bias[c] : 0.0f);
+      const float *dtb = dts + (int64_t)b * p->dt_batch_stride;
+      float raw = 0.0f;
+      if (W)
+        for (int64_t k = 0; k < R; k++) raw += W[c * R + k] * dtb[k];
+      else
+        raw = dtb[c];
+      float dt = raw + (p->dt_bias ? p->dt_bias[c] : 0.0f);
       if (p->dt_softplus) dt = sf_softplus_f(dt);
       const float *A = p->A + c * ds;
       const float *B = Bs + (int64_t)b * p->B_batch_stride;

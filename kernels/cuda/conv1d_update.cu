@@ -1,7 +1,7 @@
 /* conv1d for one token per sequence (decode): one thread per (sequence,
  * channel) computes the output from conv_state and the new input, then
- * shifts the input into the state. Workspace: none. */
-#include "cuda_common.cuh"
+ * shifts the input into the state (conv1d_update.cuh). Workspace: none. */
+#include "conv1d_update.cuh"
 
 template <typename T>
 __global__ void conv1d_update_kernel(int32_t batch, int64_t dim, int W, int silu, const T *x,
@@ -12,17 +12,9 @@ __global__ void conv1d_update_kernel(int32_t batch, int64_t dim, int W, int silu
   const int b = blockIdx.y;
   const int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= dim || b >= batch) return;
-  const T xt = x[(int64_t)b * xbs + c];
   T *st = state ? state + (int64_t)b * sbs + c * (W - 1) : nullptr;
-  float acc = bias ? sf_ld<T>(bias + c) : 0.0f;
-  for (int j = 0; j < W - 1; j++) acc += sf_ld<T>(w + c * W + j) * sf_to_f<T>(st[j]);
-  acc += sf_ld<T>(w + c * W + W - 1) * sf_to_f<T>(xt);
-  if (W > 1) {
-    for (int j = 0; j < W - 2; j++) st[j] = st[j + 1];
-    st[W - 2] = xt;
-  }
-  if (silu) acc = sf_silu(acc);
-  out[(int64_t)b * obs + c] = sf_from_f<T>(acc);
+  out[(int64_t)b * obs + c] =
+      sf_conv1d_update_channel<T>(x[(int64_t)b * xbs + c], w + c * W, bias ? sf_ld<T>(bias + c) : 0.0f, st, W, silu);
 }
 
 template <typename T>

@@ -11,8 +11,9 @@
  * of a fused projection) are safe. When the heuristic offers no algorithm,
  * cublasGemmEx plus a small bias kernel does the same. k = 0 is c = bias
  * (+ c). Up to SF_CUDA_GEMV_MAX_M rows go to gemm_small_m.cu instead (16-bit,
- * aligned): decode's weight streams, with the activation epilogue in the
- * kernel; elsewhere the activation runs as its own op (sf_gemm_unfused).
+ * aligned): decode's weight streams, with the activation or conv update
+ * epilogue in the kernel; elsewhere they run as their own ops
+ * (sf_gemm_unfused).
  * Workspace: n * sizeof(out) bytes with a bias (cuBLASLt path). */
 #include "cuda_common.cuh"
 
@@ -153,7 +154,7 @@ extern "C" SF_CUDA_OP(gemm, sf_gemm_params) {
   int done = 0;
   SF_TRY(sf_cuda_gemm_small_m(ctx, p, &done, err));
   if (done) return SF_OK;
-  if (p->has_act) return sf_gemm_unfused(ctx, p, sf_cuda_gemm, err);
+  if (sf_gemm_has_epilogue(p)) return sf_gemm_unfused(ctx, p, sf_cuda_gemm, err);
   const int same = p->out_dtype == p->dtype;
   switch (p->dtype) {
     case SF_BF16:

@@ -12,7 +12,10 @@
  * step), takes the matching words of each row of a from L1 (all warps
  * share them), and the S partial sums meet in shared memory; c = dot + bias
  * (+ c), then the activation epilogue if any, in fp32 before the one
- * rounding to the output type. Each lane keeps U 16-byte words in flight;
+ * rounding to the output type. With a conv update epilogue (Mamba decode:
+ * in_proj's x columns feed the causal conv) the thread that writes a
+ * column of the conv's input also runs that channel's conv step
+ * (conv1d_update.cuh): one kernel fewer a layer. Each lane keeps U 16-byte words in flight;
  * U and S by gemv_choice (measured). S > 1 spreads narrow products
  * (x_proj: 160 columns) over more SMs.
  *
@@ -23,9 +26,16 @@
  * streams of consecutive products run back to back instead of each waiting
  * for the last one to drain.
  *
+ * With a prefetch hint (sf_gemm_params) each block, once its share of the
+ * stream is read, asks L2 for its share of the next weight: the requests
+ * are served while the small kernels after this product run, which leave
+ * the memory bus idle, and the next product then streams from L2.
+ *
  * Needs k, lda and ldw multiples of 8 and 16-byte aligned a and w; the
  * caller (gemm.cu) falls back to cuBLASLt otherwise. Workspace: none. */
-#include "cuda_common.cuh"
+#include <type_traits>
+
+#include "conv1d_update.cuh"
 
 enum { GEMV_WARPS = 8 };
 
@@ -75,7 +85,31 @@ struct gemv_args {
   int64_t ldc;
   int accumulate;
   int act; /* -1: none; else an sf_act_kind */
+  const void *prefetch; /* sf_gemm_params prefetch: pulled into L2 once this block's stream is read */
+  int64_t prefetch_bytes;
+  /* sf_gemm_params conv_update (conv_dim 0: none): columns [conv_col0,
+   * conv_col0 + conv_dim) of c are its input; row r is sequence r. */
+  int64_t conv_col0, conv_dim;
+  int conv_width, conv_silu;
+  const TI *conv_w, *conv_bias;
+  TI *conv_state;
+  int64_t conv_sbs;
+  TI *conv_out;
+  int64_t conv_obs;
 };
+
+/* The conv update of column col of row r, given its value in c. */
+template <typename TI, typename TO>
+__device__ __forceinline__ void gemv_conv(const gemv_args<TI, TO> &g, int r, int64_t col, TO xt) {
+  if constexpr (std::is_same<TI, TO>::value) {
+    const int64_t ch = col - g.conv_col0;
+    if (ch < 0 || ch >= g.conv_dim) return;
+    const int W = g.conv_width;
+    TI *st = g.conv_state ? g.conv_state + r * g.conv_sbs + ch * (W - 1) : nullptr;
+    g.conv_out[r * g.conv_obs + ch] = sf_conv1d_update_channel<TI>(
+        xt, g.conv_w + ch * W, g.conv_bias ? sf_ld<TI>(g.conv_bias + ch) : 0.0f, st, W, g.conv_silu);
+  }
+}
 
 template <typename TI, int M, int U>
 __device__ __forceinline__ void gemv_round(const uint4 (&wv)[U], int64_t i0, int64_t k8, int m,
@@ -130,6 +164,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(const gemv_args<T
       gemv_load<U>(wv, wr, i0, k8);
     }
   }
+  if (g.prefetch) sf_l2_prefetch_share(g.prefetch, g.prefetch_bytes);
 #pragma unroll
   for (int r = 0; r < M; r++) acc[r] = sf_warp_sum(acc[r]);
   if (split > 1) {
@@ -155,6 +190,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(const gemv_args<T
     if (g.accumulate) v += sf_to_f<TO>(*e);
     if (g.act >= 0) v = gemv_act(g.act, v);
     *e = sf_from_f<TO>(v);
+    if (g.conv_dim) gemv_conv(g, r, col, sf_from_f<TO>(v));
   }
 }
 
@@ -167,6 +203,14 @@ static sf_status launch_mu(sf_op_ctx *ctx, const sf_gemm_params *p, int split, s
   g.a = (const TI *)p->a, g.lda = p->lda, g.w = (const TI *)p->w, g.ldw = p->ldw;
   g.bias = (const TI *)p->bias, g.c = (TO *)p->c, g.ldc = p->ldc, g.accumulate = p->accumulate;
   g.act = p->has_act ? (int)p->act : -1;
+  g.prefetch = p->prefetch, g.prefetch_bytes = p->prefetch ? (int64_t)p->prefetch_bytes : 0;
+  if (const sf_conv1d_update_params *cv = p->conv_update) { /* checked by sf_gemm_check_epilogue */
+    g.conv_col0 = ((const char *)cv->x - (const char *)p->c) / (ptrdiff_t)sizeof(TO);
+    g.conv_dim = cv->dim, g.conv_width = cv->width, g.conv_silu = cv->silu;
+    g.conv_w = (const TI *)cv->weight, g.conv_bias = (const TI *)cv->bias;
+    g.conv_state = (TI *)cv->conv_state, g.conv_sbs = cv->state_batch_stride;
+    g.conv_out = (TI *)cv->out, g.conv_obs = cv->out_batch_stride;
+  }
   SF_CUDA_LAUNCH("gemv_kernel", ctx, gemv_kernel<TI, TO, M, U>, blocks, GEMV_WARPS * 32, 0, g);
   return SF_OK;
 }
@@ -211,6 +255,9 @@ static int aligned16(const void *p) { return ((uintptr_t)p & 15) == 0; }
 /* Whether the kernel takes p (else cuBLASLt). */
 static int gemv_applies(const sf_gemm_params *p) {
   const int half = p->dtype == SF_BF16 || p->dtype == SF_F16;
+  const sf_conv1d_update_params *cv = p->conv_update;
+  if (cv && (cv->dim <= 0 || cv->width < 1 || !cv->weight || !cv->out || (cv->width > 1 && !cv->conv_state)))
+    return 0; /* unfused: the conv1d_update op names what is wrong */
   return half && p->m >= 1 && p->m <= SF_CUDA_GEMV_MAX_M && p->n >= 1 && p->k >= 8 && p->k % 8 == 0 &&
          p->lda % 8 == 0 && aligned16(p->a) && p->ldw % 8 == 0 && aligned16(p->w) && p->n <= (int64_t)UINT32_MAX &&
          (p->out_dtype == p->dtype || p->out_dtype == SF_F32);

@@ -2,6 +2,9 @@
  * One block per row (grid-stride over rows), fp32 statistics through warp
  * shuffles and a block reduction. Each element is read and written by the
  * same thread after the row's statistics are known, so out may alias x.
+ * RMS and LayerNorm share one path (RMS: mean 0, no bias), which also writes
+ * the optional second output (w2 non-NULL) from the same statistics: both
+ * LayerNorms of a GPT-NeoX layer in one kernel.
  * Launched with programmatic dependent launch (cuda_common.cuh).
  * Workspace: none. */
 #include "cuda_common.cuh"
@@ -9,27 +12,22 @@
 template <typename T, typename TX>
 __global__ void norm_kernel(int kind, int64_t n_rows, int64_t d, int64_t group, float eps,
                             const TX *x, int64_t xs, const T *z, int64_t zs,
-                            const T *__restrict__ w, const T *__restrict__ b, T *out, int64_t os) {
+                            const T *__restrict__ w, const T *__restrict__ b, T *out, int64_t os,
+                            const T *__restrict__ w2, const T *__restrict__ b2, T *__restrict__ out2,
+                            int64_t os2) {
   __shared__ float scratch[32];
   sf_pdl_release();
   sf_pdl_wait();
   for (int64_t r = blockIdx.x; r < n_rows; r += gridDim.x) {
     const TX *xr = x + r * xs;
     T *orow = out + r * os;
-    if (kind == SF_NORM_RMS) {
-      float ss = 0.0f;
-      for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
-        float v = sf_to_f<TX>(xr[i]);
-        ss += v * v;
+    if (kind != SF_NORM_GATED_RMS) {
+      float mean = 0.0f;
+      if (kind == SF_NORM_LAYER) {
+        float s = 0.0f;
+        for (int64_t i = threadIdx.x; i < d; i += blockDim.x) s += sf_to_f<TX>(xr[i]);
+        mean = sf_block_sum(s, scratch) / (float)d;
       }
-      ss = sf_block_sum(ss, scratch);
-      const float inv = 1.0f / sqrtf(ss / (float)d + eps);
-      for (int64_t i = threadIdx.x; i < d; i += blockDim.x)
-        orow[i] = sf_from_f<T>(sf_to_f<TX>(xr[i]) * inv * sf_ld<T>(w + i));
-    } else if (kind == SF_NORM_LAYER) {
-      float s = 0.0f;
-      for (int64_t i = threadIdx.x; i < d; i += blockDim.x) s += sf_to_f<TX>(xr[i]);
-      const float mean = sf_block_sum(s, scratch) / (float)d;
       float ss = 0.0f;
       for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
         float c = sf_to_f<TX>(xr[i]) - mean;
@@ -37,9 +35,13 @@ __global__ void norm_kernel(int kind, int64_t n_rows, int64_t d, int64_t group, 
       }
       ss = sf_block_sum(ss, scratch);
       const float inv = 1.0f / sqrtf(ss / (float)d + eps);
-      for (int64_t i = threadIdx.x; i < d; i += blockDim.x)
-        orow[i] = sf_from_f<T>((sf_to_f<TX>(xr[i]) - mean) * inv * sf_ld<T>(w + i) +
-                               (b ? sf_ld<T>(b + i) : 0.0f));
+      T *orow2 = out2 ? out2 + r * os2 : nullptr;
+      for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
+        /* x[i] is read once, before out[i] (which may alias it) is written. */
+        const float v = (sf_to_f<TX>(xr[i]) - mean) * inv;
+        if (orow2) orow2[i] = sf_from_f<T>(v * sf_ld<T>(w2 + i) + (b2 ? sf_ld<T>(b2 + i) : 0.0f));
+        orow[i] = sf_from_f<T>(v * sf_ld<T>(w + i) + (b ? sf_ld<T>(b + i) : 0.0f));
+      }
     } else {
       const T *zr = z + r * zs;
       for (int64_t g0 = 0; g0 < d; g0 += group) {
@@ -67,9 +69,13 @@ static sf_status launch_x(sf_op_ctx *ctx, const sf_norm_params *p, int64_t group
   const int few = p->n_rows <= 2 * (int64_t)sf_cuda_impl_of(ctx)->num_sms;
   const int threads = p->d >= 1024 ? (few ? 1024 : 256) : (p->d >= 256 ? 128 : 64);
   const unsigned blocks = sf_grid_for(p->n_rows, 1, 1 << 20);
+  /* RMSNorm takes no bias; without weight2 there is no second output. */
+  const int layer = p->kind == SF_NORM_LAYER, two = p->weight2 != NULL;
   SF_CUDA_LAUNCH("norm_kernel", ctx, norm_kernel<T, TX>, blocks, threads, 0, (int)p->kind, p->n_rows, p->d, group,
                  p->eps, (const TX *)p->x, p->x_row_stride, (const T *)p->z, p->z_row_stride, (const T *)p->weight,
-                 (const T *)p->bias, (T *)p->out, p->out_row_stride);
+                 (const T *)(layer ? p->bias : NULL), (T *)p->out, p->out_row_stride,
+                 (const T *)(two ? p->weight2 : NULL), (const T *)(layer && two ? p->bias2 : NULL),
+                 (T *)(two ? p->out2 : NULL), p->out2_row_stride);
   return SF_OK;
 }
 
@@ -103,6 +109,16 @@ extern "C" SF_CUDA_OP(norm, sf_norm_params) {
     if (p->z_row_stride < p->d)
       return sf_fail(err, SF_ERR_ARG, "%s: z row stride %lld must be >= d = %lld", name,
                      (long long)p->z_row_stride, (long long)p->d);
+  }
+  if (p->weight2) {
+    if (p->kind == SF_NORM_GATED_RMS)
+      return sf_fail(err, SF_ERR_ARG, "%s: a second output (weight2) is for RMS and LayerNorm only",
+                     name);
+    if (p->out2_row_stride < p->d)
+      return sf_fail(err, SF_ERR_ARG, "%s: out2 row stride %lld must be >= d = %lld", name,
+                     (long long)p->out2_row_stride, (long long)p->d);
+    if (!p->out2 || p->out2 == p->x || p->out2 == p->out)
+      return sf_fail(err, SF_ERR_ARG, "%s: out2 must be non-NULL and alias neither x nor out", name);
   }
   if (p->n_rows == 0) return SF_OK;
   if (!p->x || !p->weight || !p->out || (p->kind == SF_NORM_GATED_RMS && !p->z))

@@ -2,20 +2,24 @@
  * One block per token (grid-stride), threads over (head, pair). The
  * frequencies and angles are computed in double (positions reach 1M, where a
  * float angle would be off by ~0.06 rad); inv_freq is computed once per
- * block into shared memory. Workspace: none. */
+ * block into shared memory. The optional x2 (k, when x is q) adds its heads
+ * after x's to the same (head, pair) range: q and k in one kernel.
+ * Workspace: none. */
 #include "cuda_common.cuh"
 
 template <typename T>
 __global__ void rotary_kernel(int64_t n_tokens, int n_heads, int rot_dim, double log_base, T *x,
-                              int64_t ts, int64_t hs, const int32_t *__restrict__ positions) {
+                              int64_t ts, int64_t hs, const int32_t *__restrict__ positions, T *x2,
+                              int n_heads2, int64_t hs2) {
   sf_pdl_release();
-  sf_pdl_wait();
   extern __shared__ double inv_freq[]; /* [rot_dim / 2] */
   const int h = rot_dim / 2;
+  /* The frequencies depend on no earlier kernel: computed while it ends. */
   for (int i = threadIdx.x; i < h; i += blockDim.x)
     inv_freq[i] = exp(-log_base * (2.0 * i / (double)rot_dim));
   __syncthreads();
-  const int pairs = n_heads * h;
+  sf_pdl_wait();
+  const int pairs = (n_heads + n_heads2) * h;
   for (int64_t t = blockIdx.x; t < n_tokens; t += gridDim.x) {
     const double pos = (double)__ldg(positions + t);
     for (int idx = threadIdx.x; idx < pairs; idx += blockDim.x) {
@@ -23,7 +27,8 @@ __global__ void rotary_kernel(int64_t n_tokens, int n_heads, int rot_dim, double
       double sn, cs;
       sincos(pos * inv_freq[i], &sn, &cs);
       const float s = (float)sn, c = (float)cs;
-      T *xh = x + t * ts + (int64_t)head * hs;
+      T *xh = head < n_heads ? x + t * ts + (int64_t)head * hs
+                             : x2 + t * ts + (int64_t)(head - n_heads) * hs2;
       const float x0 = sf_to_f<T>(xh[i]), x1 = sf_to_f<T>(xh[i + h]);
       xh[i] = sf_from_f<T>(x0 * c - x1 * s);
       xh[i + h] = sf_from_f<T>(x1 * c + x0 * s);
@@ -33,12 +38,13 @@ __global__ void rotary_kernel(int64_t n_tokens, int n_heads, int rot_dim, double
 
 template <typename T>
 static sf_status launch(sf_op_ctx *ctx, const sf_rotary_params *p, sf_error *err) {
-  const int pairs = p->n_heads * (p->rot_dim / 2);
+  const int heads2 = p->x2 ? p->n_heads2 : 0;
+  const int pairs = (p->n_heads + heads2) * (p->rot_dim / 2);
   const int threads = pairs >= 256 ? 256 : (pairs >= 128 ? 128 : 64);
   const unsigned blocks = sf_grid_for(p->n_tokens, 1, 1 << 18);
   SF_CUDA_LAUNCH("rotary_kernel", ctx, rotary_kernel<T>, blocks, threads, sizeof(double) * (p->rot_dim / 2),
                  p->n_tokens, p->n_heads, p->rot_dim, log((double)p->base), (T *)p->x, p->x_token_stride,
-                 p->x_head_stride, p->positions);
+                 p->x_head_stride, p->positions, (T *)p->x2, heads2, p->x2_head_stride);
   return SF_OK;
 }
 
@@ -51,9 +57,11 @@ extern "C" SF_CUDA_OP(rotary, sf_rotary_params) {
                    (int)p->rot_dim, (int)p->head_dim);
   if (!(p->base > 0.0f) || isinf(p->base))
     return sf_fail(err, SF_ERR_ARG, "rotary: base %g must be finite and > 0", (double)p->base);
-  if (p->x_token_stride < 0 || p->x_head_stride < 0)
+  if (p->x_token_stride < 0 || p->x_head_stride < 0 || (p->x2 && p->x2_head_stride < 0))
     return sf_fail(err, SF_ERR_ARG, "rotary: negative stride");
-  if (p->n_tokens == 0 || p->n_heads == 0 || p->rot_dim == 0) return SF_OK;
+  if (p->x2 && p->n_heads2 < 0)
+    return sf_fail(err, SF_ERR_ARG, "rotary: need n_heads2 >= 0, got %d", (int)p->n_heads2);
+  if (p->n_tokens == 0 || p->n_heads + (p->x2 ? p->n_heads2 : 0) == 0 || p->rot_dim == 0) return SF_OK;
   if (!p->x || !p->positions) return sf_fail(err, SF_ERR_ARG, "rotary: x and positions must be non-NULL");
   SF_DISPATCH(p->dtype, "rotary", launch<T>(ctx, p, err));
 }

@@ -369,6 +369,58 @@ static void t_norm(sf_norm_kind kind, sf_dtype dt0, int64_t rows, int64_t d, int
   free(x), free(z), free(w), free(b), free(ref), free(got);
 }
 
+/* The paired norm (weight2, e.g. GPT-NeoX's two LayerNorms of one x): one
+ * device call writes out and out2, against two separate cpu calls. x_f32:
+ * x is an f32 residual stream (not rounded to dt); alias: out is x. */
+static void t_norm_pair(sf_norm_kind kind, sf_dtype dt0, int64_t rows, int64_t d, int bias, int x_f32, int alias) {
+  const sf_dtype dt = eff(dt0);
+  begin_case();
+  const int64_t xs = d + 8, os = alias ? xs : d + 4, os2 = d + 12;
+  float *x = fvec(rows * xs), *w = fvec(d), *b = fvec(d), *w2 = fvec(d), *b2 = fvec(d);
+  float *ref = fvec(rows * os), *ref2 = fvec(rows * os2), *got = fvec(rows * os), *got2 = fvec(rows * os2);
+  fill_normal(x, rows * xs, 2.0f, 0.5f);
+  fill_normal(w, d, 0.5f, 1.0f), fill_normal(b, d, 0.2f, 0.0f);
+  fill_normal(w2, d, 0.5f, -1.0f), fill_normal(b2, d, 0.2f, 0.3f);
+  if (!x_f32) round_as(x, rows * xs, dt);
+  round_as(w, d, dt), round_as(b, d, dt), round_as(w2, d, dt), round_as(b2, d, dt);
+  if (alias) memcpy(ref, x, (size_t)(rows * xs) * sizeof(float));
+  else fill_nan(ref, rows * os);
+  fill_nan(ref2, rows * os2);
+  const int layer = kind == SF_NORM_LAYER;
+  sf_norm_params p = {.kind = kind, .dtype = SF_F32, .n_rows = rows, .d = d, .eps = 1e-5f, .x = x,
+                      .x_row_stride = xs, .weight = w, .bias = bias && layer ? b : NULL, .out = ref,
+                      .out_row_stride = os};
+  sf_norm_params p2 = p;
+  p2.weight = w2, p2.bias = bias && layer ? b2 : NULL, p2.out = ref2, p2.out_row_stride = os2;
+  sf_error e = {0};
+  char op[40], shape[128];
+  snprintf(op, sizeof op, "norm pair (%s)", layer ? "layer" : "rms");
+  snprintf(shape, sizeof shape, "rows %lld d %lld%s%s%s", (long long)rows, (long long)d,
+           bias && layer ? " +bias" : "", x_f32 ? " x f32" : "", alias ? " out in place" : "");
+  if (cpu_ok(C->norm(&cctx, &p2, &e), &e, op) && cpu_ok(C->norm(&cctx, &p, &e), &e, op)) {
+    sf_norm_params g = p;
+    g.dtype = dt;
+    g.x_f32 = x_f32;
+    g.x = dup_as(x, rows * xs, x_f32 ? SF_F32 : dt);
+    g.weight = dup_as(w, d, dt);
+    g.bias = p.bias ? dup_as(b, d, dt) : NULL;
+    g.out = alias ? (void *)g.x : dpoison(rows * os, dt);
+    g.weight2 = dup_as(w2, d, dt);
+    g.bias2 = p2.bias ? dup_as(b2, d, dt) : NULL;
+    g.out2 = dpoison(rows * os2, dt);
+    g.out2_row_stride = os2;
+    gpu_ok(G->norm(&gctx, &g, &e), &e, op);
+    fetch_as(got, g.out, rows * os, dt);
+    fetch_as(got2, g.out2, rows * os2, dt);
+    char shape2[160];
+    snprintf(shape2, sizeof shape2, "%s: out2", shape);
+    row(op, shape, dt, compare(got, ref, rows * os, etol_of(dt)), tol_of(dt));
+    row(op, shape2, dt, compare(got2, ref2, rows * os2, etol_of(dt)), tol_of(dt));
+  }
+  arena_free();
+  free(x), free(w), free(b), free(w2), free(b2), free(ref), free(ref2), free(got), free(got2);
+}
+
 /* act >= 0: the activation epilogue (sf_gemm_params has_act): the cpu runs
  * the product and the activation as ops; the cuda weight stream applies it
  * in its kernel at one or two rows (k a multiple of 8), other shapes run the
@@ -415,6 +467,59 @@ static void t_gemm(sf_dtype dt0, sf_dtype odt0, int64_t m, int64_t n, int64_t k,
   t_gemm_act(dt0, odt0, m, n, k, bias, acc, -1);
 }
 
+/* The conv update epilogue (sf_gemm_params conv_update): Mamba decode's
+ * in_proj, whose columns [col0, col0 + dim) feed the causal conv. The cpu
+ * runs the product and then the conv1d_update op; the cuda weight stream
+ * (one or two rows) runs the conv in its kernel, other shapes the op after.
+ * The conv reads the product rounded to dt on the GPU and unrounded on the
+ * cpu, so the state is compared with the output's tolerance. */
+static void t_gemm_conv(sf_dtype dt0, int64_t m, int64_t n, int64_t k, int64_t col0, int64_t dim, int W, int bias) {
+  const sf_dtype dt = eff(dt0);
+  begin_case();
+  const int64_t ldc = n, sbs = dim * (W - 1) + 8, os = dim + 8;
+  float *a = fvec(m * k), *w = fvec(n * k), *cw = fvec(dim * W), *cb = fvec(dim), *st = fvec(m * sbs);
+  float *rc = fvec(m * ldc), *ro = fvec(m * os), *rs = fvec(m * sbs);
+  float *gc = fvec(m * ldc), *go = fvec(m * os), *gs = fvec(m * sbs);
+  fill_normal(a, m * k, 1.0f, 0.0f), fill_normal(w, n * k, 0.05f, 0.0f);
+  fill_normal(cw, dim * W, 0.5f, 0.0f), fill_normal(cb, dim, 0.5f, 0.0f), fill_normal(st, m * sbs, 1.0f, 0.0f);
+  round_as(a, m * k, dt), round_as(w, n * k, dt), round_as(cw, dim * W, dt), round_as(cb, dim, dt);
+  round_as(st, m * sbs, dt);
+  fill_nan(rc, m * ldc), fill_nan(ro, m * os);
+  memcpy(rs, st, (size_t)(m * sbs) * sizeof(float));
+  sf_conv1d_update_params cv = {.dtype = SF_F32, .batch = (int32_t)m, .dim = dim, .width = W, .silu = 1,
+                                .x = rc + col0, .x_batch_stride = ldc, .weight = cw, .bias = bias ? cb : NULL,
+                                .conv_state = rs, .state_batch_stride = sbs, .out = ro, .out_batch_stride = os};
+  sf_gemm_params p = {.dtype = SF_F32, .out_dtype = SF_F32, .m = m, .n = n, .k = k, .a = a, .lda = k, .w = w,
+                      .ldw = k, .c = rc, .ldc = ldc, .conv_update = &cv};
+  sf_error e = {0};
+  char shape[128];
+  snprintf(shape, sizeof shape, "m %lld n %lld k %lld conv [%lld, +%lld) w %d%s", (long long)m, (long long)n,
+           (long long)k, (long long)col0, (long long)dim, W, bias ? " +bias" : "");
+  if (cpu_ok(C->gemm(&cctx, &p, &e), &e, "gemm + conv update")) {
+    sf_gemm_params g = p;
+    sf_conv1d_update_params gv = cv;
+    g.dtype = g.out_dtype = gv.dtype = dt;
+    g.a = dup_as(a, m * k, dt);
+    g.w = dup_as(w, n * k, dt);
+    g.c = dpoison(m * ldc, dt);
+    gv.x = (char *)g.c + col0 * (int64_t)sf_dtype_size(dt);
+    gv.weight = dup_as(cw, dim * W, dt);
+    gv.bias = bias ? dup_as(cb, dim, dt) : NULL;
+    gv.conv_state = dup_as(st, m * sbs, dt);
+    gv.out = dpoison(m * os, dt);
+    g.conv_update = &gv;
+    gpu_ok(G->gemm(&gctx, &g, &e), &e, "gemm + conv update");
+    fetch_as(gc, g.c, m * ldc, dt);
+    fetch_as(go, gv.out, m * os, dt);
+    fetch_as(gs, gv.conv_state, m * sbs, dt);
+    row("gemm", shape, dt, compare(gc, rc, m * ldc, etol_of(dt)), tol_of(dt));
+    row("gemm", "  ...its conv output", dt, compare(go, ro, m * os, etol_of(dt)), tol_of(dt));
+    row("gemm", "  ...its conv_state", dt, compare(gs, rs, m * sbs, etol_of(dt)), tol_of(dt));
+  }
+  arena_free();
+  free(a), free(w), free(cw), free(cb), free(st), free(rc), free(ro), free(rs), free(gc), free(go), free(gs);
+}
+
 static void t_rotary(sf_dtype dt0, int64_t n_tok, int H, int hd, int rot, int max_pos) {
   const sf_dtype dt = eff(dt0);
   begin_case();
@@ -440,6 +545,46 @@ static void t_rotary(sf_dtype dt0, int64_t n_tok, int H, int hd, int rot, int ma
     gpu_ok(G->rotary(&gctx, &g, &e), &e, "rotary");
     fetch_as(got, g.x, n, dt);
     row("rotary", shape, dt, compare(got, ref, n, etol_of(dt)), tol_of(dt));
+  }
+  arena_free();
+  free(x), free(ref), free(got), free(pos);
+}
+
+/* The paired rotary: q (x) and k (x2) of one qkv buffer in one device call,
+ * against two separate cpu calls. gqa: [q heads | k heads | v heads] with
+ * H2 k heads; else GPT-NeoX [heads, 3, head_dim] (H2 = H). */
+static void t_rotary_pair(sf_dtype dt0, int64_t n_tok, int H, int H2, int hd, int rot, int max_pos, int gqa) {
+  const sf_dtype dt = eff(dt0);
+  begin_case();
+  const int64_t q_hs = gqa ? hd : 3 * (int64_t)hd, k_off = gqa ? (int64_t)H * hd : hd;
+  const int64_t ts = (gqa ? ((int64_t)H + 2 * (int64_t)H2) * hd : (int64_t)H * 3 * hd) + 5, n = n_tok * ts;
+  float *x = fvec(n), *ref = fvec(n), *got = fvec(n);
+  int32_t *pos = malloc((size_t)n_tok * sizeof *pos);
+  REQUIRE(pos);
+  fill_normal(x, n, 1.0f, 0.0f);
+  round_as(x, n, dt);
+  for (int64_t t = 0; t < n_tok; t++) pos[t] = (int32_t)sf_rng_below(&rng, (uint64_t)max_pos + 1);
+  pos[0] = max_pos;
+  memcpy(ref, x, (size_t)n * sizeof(float));
+  sf_rotary_params p = {.dtype = SF_F32, .n_tokens = n_tok, .n_heads = H, .head_dim = hd, .rot_dim = rot,
+                        .base = 10000.0f, .x = ref, .x_token_stride = ts, .x_head_stride = q_hs, .positions = pos};
+  sf_rotary_params pk = p;
+  pk.n_heads = H2, pk.x = ref + k_off;
+  sf_error e = {0};
+  char shape[128];
+  snprintf(shape, sizeof shape, "tokens %lld heads %d+%d hd %d rot %d pos <= %d %s", (long long)n_tok, H, H2, hd,
+           rot, max_pos, gqa ? "gqa" : "qkv");
+  if (cpu_ok(C->rotary(&cctx, &p, &e), &e, "rotary pair") && cpu_ok(C->rotary(&cctx, &pk, &e), &e, "rotary pair")) {
+    sf_rotary_params g = p;
+    g.dtype = dt;
+    g.x = dup_as(x, n, dt);
+    g.positions = dup_raw(pos, (size_t)n_tok * sizeof *pos);
+    g.x2 = (char *)g.x + k_off * (int64_t)sf_dtype_size(dt);
+    g.n_heads2 = H2;
+    g.x2_head_stride = q_hs;
+    gpu_ok(G->rotary(&gctx, &g, &e), &e, "rotary pair");
+    fetch_as(got, g.x, n, dt);
+    row("rotary pair", shape, dt, compare(got, ref, n, etol_of(dt)), tol_of(dt));
   }
   arena_free();
   free(x), free(ref), free(got), free(pos);
@@ -929,31 +1074,51 @@ static void t_scan(scan_case sc) {
   free(u), free(dl), free(z), free(xd), free(A), free(D), free(db), free(st), free(ro), free(go), free(rs), free(gs);
 }
 
-static void t_state_update(sf_dtype dt0, int batch, int64_t dim, int ds, int has_z, int alias, int aligned) {
+/* R > 0: the fused dt_proj (dt_rank R). dt_low, B and C are then the
+ * columns of one x_proj row [dt_low R][B ds][C ds] as in the engine, and the
+ * reference is the unfused form: the cpu GEMM, its output rounded to the
+ * case's dtype (as the device GEMM writes it), the cpu update. dt_proj's
+ * inputs lie on a coarse grid (multiples of 1/64 and 1/16, small) so that
+ * every fp32 partial sum is exact: the backends sum in different orders,
+ * and a sum that differed in its last bit could round to a 16-bit dt one
+ * ulp apart, far outside the state's tolerance. */
+static void t_state_update_r(sf_dtype dt0, int batch, int64_t dim, int ds, int has_z, int alias, int aligned, int R) {
   const sf_dtype dt = eff(dt0);
   begin_case();
-  const int64_t xs = dim + 1, dts = dim + 2, bcs = 2 * ds + 3, zs = dim + 4, os = alias ? xs : dim + 5;
+  const int64_t xs = dim + 1, dts = dim + 2, bcs = R ? R + 2 * ds : 2 * ds + 3, zs = dim + 4, os = alias ? xs : dim + 5;
   const int64_t sbs = dim * ds + (aligned ? 4 : 2); /* aligned: 16-byte state rows, the vector kernel */
   const int64_t nx = batch * xs, nd = batch * dts, nb = batch * bcs, nz = batch * zs, no = batch * os, ns = batch * sbs;
   float *x = fvec(nx), *dtv = fvec(nd), *bc = fvec(nb), *z = fvec(nz), *A = fvec(dim * ds), *D = fvec(dim);
   float *db = fvec(dim), *st = fvec(ns), *ro = fvec(no), *go = fvec(no), *rs = fvec(ns), *gs = fvec(ns);
+  float *W = fvec(dim * R);
   fill_normal(x, nx, 1, 0), fill_normal(dtv, nd, 0.5f, -1.0f), fill_normal(bc, nb, 1, 0), fill_normal(z, nz, 1, 0);
   for (int64_t i = 0; i < dim * ds; i++) A[i] = -(1.0f + (float)(i % ds));
   fill_normal(D, dim, 0.5f, 1.0f), fill_uniform(db, dim, -4.0f, -1.0f), fill_normal(st, ns, 1, 0);
+  for (int64_t i = 0; i < dim * R; i++) W[i] = (float)((int)sf_rng_below(&rng, 17) - 8) / 64.0f;
+  for (int64_t b = 0; b < batch; b++)
+    for (int64_t k = 0; k < R; k++) bc[b * bcs + k] = (float)((int)sf_rng_below(&rng, 33) - 16) / 16.0f;
   round_as(x, nx, dt), round_as(dtv, nd, dt), round_as(bc, nb, dt), round_as(z, nz, dt);
   if (alias) memcpy(ro, x, (size_t)nx * sizeof(float));
   else fill_nan(ro, no);
   memcpy(rs, st, (size_t)ns * sizeof(float));
   sf_selective_state_update_params p = {
       .dtype = SF_F32, .batch = batch, .dim = dim, .d_state = ds, .x = alias ? ro : x, .x_batch_stride = xs,
-      .dt = dtv, .dt_batch_stride = dts, .dt_bias = db, .dt_softplus = 1, .A = A, .B = bc, .B_batch_stride = bcs,
-      .C = bc + ds, .C_batch_stride = bcs, .D = D, .z = has_z ? z : NULL, .z_batch_stride = zs, .state = rs,
+      .dt = dtv, .dt_batch_stride = dts, .dt_bias = db, .dt_softplus = 1, .A = A, .B = bc + R, .B_batch_stride = bcs,
+      .C = bc + R + ds, .C_batch_stride = bcs, .D = D, .z = has_z ? z : NULL, .z_batch_stride = zs, .state = rs,
       .state_batch_stride = sbs, .out = ro, .out_batch_stride = os};
+  sf_gemm_params dp = {.dtype = SF_F32, .out_dtype = SF_F32, .m = batch, .n = dim, .k = R, .a = bc, .lda = bcs,
+                       .w = W, .ldw = R, .c = dtv, .ldc = dts};
   sf_error e = {0};
   char shape[128];
   snprintf(shape, sizeof shape, "batch %d dim %lld N %d%s%s%s", batch, (long long)dim, ds, has_z ? " z" : "",
            alias ? " in place" : "", aligned ? " al16" : "");
-  if (cpu_ok(C->selective_state_update(&cctx, &p, &e), &e, "selective_state_update")) {
+  int ref_ok = 1;
+  if (R) {
+    snprintf(shape + strlen(shape), sizeof shape - strlen(shape), " dt_proj R %d", R);
+    ref_ok = cpu_ok(C->gemm(&cctx, &dp, &e), &e, "selective_state_update (dt_proj)");
+    round_as(dtv, nd, dt);
+  }
+  if (ref_ok && cpu_ok(C->selective_state_update(&cctx, &p, &e), &e, "selective_state_update")) {
     sf_selective_state_update_params g = p;
     g.dtype = dt;
     g.x = dup_as(x, nx, dt);
@@ -961,8 +1126,9 @@ static void t_state_update(sf_dtype dt0, int batch, int64_t dim, int ds, int has
     g.dt_bias = dup_as(db, dim, SF_F32);
     g.A = dup_as(A, dim * ds, SF_F32);
     void *dbc = dup_as(bc, nb, dt);
-    g.B = dbc;
-    g.C = (char *)dbc + ds * sf_dtype_size(dt);
+    g.B = (char *)dbc + R * sf_dtype_size(dt);
+    g.C = (char *)dbc + (R + ds) * sf_dtype_size(dt);
+    if (R) g.dt = dbc, g.dt_batch_stride = bcs, g.dt_proj_w = dup_as(W, dim * R, dt), g.dt_rank = R;
     g.D = dup_as(D, dim, SF_F32);
     g.z = has_z ? dup_as(z, nz, dt) : NULL;
     g.state = dup_as(st, ns, SF_F32);
@@ -975,6 +1141,10 @@ static void t_state_update(sf_dtype dt0, int batch, int64_t dim, int ds, int has
   }
   arena_free();
   free(x), free(dtv), free(bc), free(z), free(A), free(D), free(db), free(st), free(ro), free(go), free(rs), free(gs);
+  free(W);
+}
+static void t_state_update(sf_dtype dt0, int batch, int64_t dim, int ds, int has_z, int alias, int aligned) {
+  t_state_update_r(dt0, batch, dim, ds, has_z, alias, aligned, 0);
 }
 
 /* Mamba-2 inputs as the engine has them: B and C are column slices of one
@@ -1232,6 +1402,15 @@ int main(int argc, char **argv) {
   t_norm(SF_NORM_LAYER, SF_F32, 3, 50, 0, 0, 0);
   t_norm(SF_NORM_GATED_RMS, SF_BF16, 9, 1024, 256, 0, 0);
   t_norm(SF_NORM_GATED_RMS, SF_F16, 5, 200, 0, 1, 0);
+  /* both outputs from one call: Pythia-1.4b decode (d 2048, batch 1 and 3,
+   * f32 residual), wide rows, and more rows than twice the SMs */
+  t_norm_pair(SF_NORM_LAYER, SF_BF16, 1, 2048, 1, 1, 0);
+  t_norm_pair(SF_NORM_LAYER, SF_BF16, 3, 2048, 1, 1, 0);
+  t_norm_pair(SF_NORM_LAYER, SF_F16, 3, 2048, 1, 0, 1);
+  t_norm_pair(SF_NORM_LAYER, SF_BF16, 17, 768, 0, 0, 0);
+  t_norm_pair(SF_NORM_LAYER, SF_F16, 300, 1024, 1, 1, 0);
+  t_norm_pair(SF_NORM_RMS, SF_BF16, 1, 2560, 0, 1, 0);
+  t_norm_pair(SF_NORM_RMS, SF_F16, 5, 200, 0, 0, 1);
 
   t_gemm(SF_BF16, SF_BF16, 67, 130, 200, 1, 0);
   t_gemm(SF_BF16, SF_F32, 1, 1003, 256, 0, 0);
@@ -1257,12 +1436,24 @@ int main(int argc, char **argv) {
   t_gemm_act(SF_BF16, SF_BF16, 1, 1003, 2048, 1, 0, SF_ACT_GELU);
   t_gemm_act(SF_BF16, SF_BF16, 2, 517, 1024, 0, 0, SF_ACT_GELU);
   t_gemm_act(SF_F16, SF_F16, 1, 300, 4096, 1, 0, SF_ACT_SILU);
+  /* in_proj with the conv update: Mamba-1 (x | z), Mamba-2 (z | xBC | dt), a cuBLASLt shape */
+  t_gemm_conv(SF_BF16, 1, 8192, 2048, 0, 4096, 4, 1);
+  t_gemm_conv(SF_BF16, 2, 8192 + 2 * 128 + 64, 2048, 4096, 4096 + 2 * 128, 4, 1);
+  t_gemm_conv(SF_F16, 1, 1000, 512, 100, 500, 4, 0);
+  t_gemm_conv(SF_BF16, 5, 640, 256, 0, 320, 4, 1);
+  t_gemm_conv(SF_BF16, 1, 96, 64, 8, 40, 1, 1);
   t_gemm_act(SF_BF16, SF_BF16, 67, 130, 256, 1, 0, SF_ACT_GELU);
   t_gemm_act(SF_BF16, SF_BF16, 1, 77, 40, 1, 0, SF_ACT_SOFTPLUS);
 
   t_rotary(SF_BF16, 29, 4, 64, 64, 4000);
   t_rotary(SF_F16, 17, 3, 128, 32, 1000000);
   t_rotary(SF_F32, 5, 2, 80, 80, 100);
+  /* q and k in one call: Pythia-1.4b decode and prefill, GQA (k heads != q heads) */
+  t_rotary_pair(SF_BF16, 1, 16, 16, 128, 32, 4000, 0);
+  t_rotary_pair(SF_BF16, 29, 16, 16, 128, 32, 1000000, 0);
+  t_rotary_pair(SF_F16, 7, 8, 2, 128, 32, 1000000, 1);
+  t_rotary_pair(SF_BF16, 3, 32, 8, 64, 64, 100, 1);
+  t_rotary_pair(SF_F16, 1, 4, 1, 80, 20, 70000, 1);
 
   for (int kind = 0; kind < 3; kind++) {
     t_activation((sf_act_kind)kind, SF_BF16, 7, 300, 0);
@@ -1376,6 +1567,18 @@ int main(int argc, char **argv) {
     t_state_update(SF_BF16, 5, 4096, 16, 1, 0, 1);
     t_state_update(SF_F16, 3, 100, 8, 0, 1, 1);
     t_state_update(SF_BF16, 2, 64, 32, 1, 0, 1);
+    /* dt_proj fused: the vector kernel (N 16, al16) and the scalar one (N 12),
+     * 16-byte words of the weight (R 128: rows and the x_proj row stride a
+     * multiple of 16 bytes) and single elements (R 7), mamba-1.4b's width
+     * and a partial channel group (dim 100) */
+    t_state_update_r(SF_BF16, 1, 4096, 16, 1, 0, 1, 128);
+    t_state_update_r(SF_F16, 2, 4096, 16, 1, 0, 1, 128);
+    t_state_update_r(SF_BF16, 2, 100, 16, 1, 1, 1, 7);
+    t_state_update_r(SF_F16, 1, 100, 16, 0, 0, 1, 7);
+    t_state_update_r(SF_BF16, 2, 4096, 12, 1, 0, 0, 128);
+    t_state_update_r(SF_F16, 1, 100, 12, 1, 0, 0, 128);
+    t_state_update_r(SF_BF16, 1, 4096, 12, 0, 1, 0, 7);
+    t_state_update_r(SF_F16, 2, 100, 12, 1, 0, 0, 7);
 
     const int32_t ld2[] = {130, 9}, ld3[] = {64, 3, 257};
     for (int naive = 0; naive < 2; naive++) {

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/convert.h"
 #include "ops/op_table.h"
 #include "ref/ref.h"
 #include "scanflash/rng.h"
@@ -206,6 +207,134 @@ static void test_norm(void) {
   CHECK_FAILS(ops->norm(&ctx, &p, &e_), SF_ERR_UNSUPPORTED, "norm");
 }
 
+/* The paired form (weight2: a second output from the same statistics, as
+ * GPT-NeoX's two LayerNorms of one x): both outputs against two separate
+ * double references, and bit for bit against two separate unpaired calls.
+ * bf16: the inputs rounded to bf16 values (the cpu op computes in f32 only,
+ * on the values a 16-bit device op sees). */
+static void run_norm_pair(sf_norm_kind kind, int64_t rows, int64_t d, int bias1, int bias2,
+                          int in_place, int x_f32, int bf16) {
+  char what[96];
+  snprintf(what, sizeof what, "%s pair rows=%lld d=%lld%s%s%s%s%s",
+           kind == SF_NORM_RMS ? "rms" : "layer", (long long)rows, (long long)d,
+           bias1 ? " bias" : "", bias2 ? " bias2" : "", in_place ? " in place" : "",
+           x_f32 ? " x_f32" : "", bf16 ? " bf16 values" : "");
+  const int64_t xs = d + 3, os = in_place ? xs : d + 8, os2 = d + 5;
+  const float eps = 1e-5f;
+  float *x = fmalloc(rows * xs), *x0 = fmalloc(rows * xs), *out2 = fmalloc(rows * os2);
+  float *w = fmalloc(d), *b = fmalloc(d), *w2 = fmalloc(d), *b2 = fmalloc(d);
+  float *out = in_place ? x : fmalloc(rows * os);
+  float *sep = fmalloc(rows * xs), *sep2 = fmalloc(rows * os2);
+  double *ref = dmalloc(rows * d), *ref2 = dmalloc(rows * d);
+  fill_normal(x, rows * xs, 2.0f, kind == SF_NORM_LAYER ? 3.0f : 0.0f);
+  fill_normal(w, d, 0.5f, 1.0f);
+  fill_normal(b, d, 0.5f, 0);
+  fill_normal(w2, d, 0.5f, -1.0f);
+  fill_normal(b2, d, 0.5f, 0.5f);
+  float *const rnd[] = {x, w, b, w2, b2};
+  const int64_t rnd_n[] = {rows * xs, d, d, d, d};
+  for (int a = 0; bf16 && a < 5; a++)
+    for (int64_t i = 0; i < rnd_n[a]; i++) rnd[a][i] = sf_bf16_to_f32(sf_f32_to_bf16(rnd[a][i]));
+  const float *bb = bias1 ? b : NULL, *bb2 = bias2 ? b2 : NULL;
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * xs;
+    if (kind == SF_NORM_RMS) {
+      ref_rms_norm(xr, w, d, eps, ref + r * d);
+      ref_rms_norm(xr, w2, d, eps, ref2 + r * d);
+    } else {
+      ref_layer_norm(xr, w, bb, d, eps, ref + r * d);
+      ref_layer_norm(xr, w2, bb2, d, eps, ref2 + r * d);
+    }
+  }
+  for (int64_t r = 0; r < rows; r++) fill_const(x + r * xs + d, xs - d, SENTINEL);
+  memcpy(x0, x, (size_t)(rows * xs) * sizeof(float));
+  if (!in_place) {
+    fill_const(out, rows * os, SENTINEL);
+    for (int64_t r = 0; r < rows; r++) fill_const(out + r * os, d, NAN);
+  }
+  fill_const(out2, rows * os2, SENTINEL);
+  for (int64_t r = 0; r < rows; r++) fill_const(out2 + r * os2, d, NAN);
+  sf_norm_params p = {.kind = kind, .dtype = SF_F32, .x_f32 = x_f32, .n_rows = rows, .d = d,
+                      .eps = eps, .x = x, .x_row_stride = xs, .weight = w, .bias = bb,
+                      .out = out, .out_row_stride = os, .weight2 = w2, .bias2 = bb2,
+                      .out2 = out2, .out2_row_stride = os2};
+  sf_error err = {0};
+  CHECK_MSG(ops->norm(&ctx, &p, &err) == SF_OK, "%s: %s", what, err.msg);
+  char w1s[112], w2s[112];
+  snprintf(w1s, sizeof w1s, "%s: out", what);
+  snprintf(w2s, sizeof w2s, "%s: out2", what);
+  CHECK_CMP(w1s, compare_rows(out, os, ref, rows, d), TOL_NORM);
+  CHECK_CMP(w2s, compare_rows(out2, os2, ref2, rows, d), TOL_NORM);
+  CHECK_EQ_I64(padding_changed(out, rows, d, os), 0);
+  CHECK_EQ_I64(padding_changed(out2, rows, d, os2), 0);
+
+  /* The same as two unpaired calls, bit for bit. */
+  sf_norm_params q = p;
+  q.weight2 = q.bias2 = NULL;
+  q.out2 = NULL;
+  q.x = x0;
+  q.out = sep;
+  q.out_row_stride = xs;
+  CHECK_MSG(ops->norm(&ctx, &q, &err) == SF_OK, "%s: %s", what, err.msg);
+  q.weight = w2;
+  q.bias = bb2;
+  q.out = sep2;
+  q.out_row_stride = os2;
+  CHECK_MSG(ops->norm(&ctx, &q, &err) == SF_OK, "%s: %s", what, err.msg);
+  int64_t diff = 0;
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t i = 0; i < d; i++)
+      diff += memcmp(&out[r * os + i], &sep[r * xs + i], sizeof(float)) != 0 ||
+              memcmp(&out2[r * os2 + i], &sep2[r * os2 + i], sizeof(float)) != 0;
+  CHECK_MSG(diff == 0, "%s: %lld elements differ from two separate calls", what, (long long)diff);
+
+  /* Without weight2 there is no second output: out2 left untouched. */
+  q = p;
+  q.weight2 = NULL;
+  q.x = x0;
+  q.out = sep;
+  q.out_row_stride = xs;
+  fill_const(out2, rows * os2, SENTINEL);
+  CHECK_MSG(ops->norm(&ctx, &q, &err) == SF_OK, "%s: %s", what, err.msg);
+  CHECK_EQ_I64(padding_changed(out2, rows, 0, os2), 0);
+  free(x); free(x0); free(out2); free(w); free(b); free(w2); free(b2); free(sep); free(sep2);
+  free(ref); free(ref2);
+  if (!in_place) free(out);
+}
+
+static void test_norm_pair(void) {
+  printf("norm pair (weight2)\n");
+  run_norm_pair(SF_NORM_LAYER, 13, 37, 1, 1, 0, 0, 0);
+  run_norm_pair(SF_NORM_LAYER, 3, 2048, 1, 0, 0, 1, 1);   /* Pythia-1.4b decode, f32 residual */
+  run_norm_pair(SF_NORM_LAYER, 1, 2048, 0, 1, 1, 0, 1);
+  run_norm_pair(SF_NORM_LAYER, 9, 64, 0, 0, 1, 0, 0);
+  run_norm_pair(SF_NORM_RMS, 5, 768, 0, 0, 0, 1, 0);
+  run_norm_pair(SF_NORM_RMS, 1, 2048, 0, 0, 1, 0, 1);
+
+  float x[16] = {0}, w[8] = {0}, z[8] = {0}, o[8], o2[8];
+  sf_norm_params p = {.kind = SF_NORM_LAYER, .dtype = SF_F32, .n_rows = 1, .d = 8, .eps = 1e-5f,
+                      .x = x, .x_row_stride = 8, .z = z, .z_row_stride = 8, .weight = w,
+                      .out = o, .out_row_stride = 8, .weight2 = w, .out2 = o2,
+                      .out2_row_stride = 8};
+  sf_error e0 = {0};
+  CHECK_EQ_I64(ops->norm(&ctx, &p, &e0), SF_OK);
+  p.kind = SF_NORM_GATED_RMS;
+  CHECK_FAILS(ops->norm(&ctx, &p, &e_), SF_ERR_ARG, "norm");   /* gated: no second output */
+  p.kind = SF_NORM_RMS;
+  p.out2_row_stride = 7;
+  CHECK_FAILS(ops->norm(&ctx, &p, &e_), SF_ERR_ARG, "norm");
+  p.out2_row_stride = 8;
+  p.out2 = NULL;
+  CHECK_FAILS(ops->norm(&ctx, &p, &e_), SF_ERR_ARG, "norm");
+  p.out2 = o;                                                   /* aliases out */
+  CHECK_FAILS(ops->norm(&ctx, &p, &e_), SF_ERR_ARG, "norm");
+  p.out2 = x;                                                   /* aliases x */
+  CHECK_FAILS(ops->norm(&ctx, &p, &e_), SF_ERR_ARG, "norm");
+  p.out2 = o2;
+  p.dtype = SF_BF16;
+  CHECK_FAILS(ops->norm(&ctx, &p, &e_), SF_ERR_UNSUPPORTED, "norm");
+}
+
 /* ---------------------------------------------------------------- gemm */
 static void run_gemm(int64_t m, int64_t n, int64_t k, int64_t pad, int with_bias, int accumulate) {
   char what[96];
@@ -330,6 +459,94 @@ static void test_rotary(void) {
   pos[1] = 1;
   p.dtype = SF_BF16;
   CHECK_FAILS(ops->rotary(&ctx, &p, &e_), SF_ERR_UNSUPPORTED, "rotary");
+}
+
+/* The paired form: q (x) and k (x2) of one qkv buffer rotated in one call,
+ * against per-head double references and bit for bit against two separate
+ * calls. gqa: the layout [q heads | k heads | v heads] with n_heads2 k heads
+ * (n_heads2 may differ from n_heads); else GPT-NeoX [heads, 3, head_dim]. */
+static void run_rotary_pair(int64_t n_tokens, int32_t heads, int32_t heads2, int32_t head_dim,
+                            int32_t rot_dim, int gqa) {
+  char what[112];
+  snprintf(what, sizeof what, "rotary pair tokens=%lld heads=%d+%d head_dim=%d rot=%d (%s)",
+           (long long)n_tokens, heads, heads2, head_dim, rot_dim, gqa ? "gqa" : "qkv");
+  const int64_t hd = head_dim;
+  const int64_t q_hs = gqa ? hd : 3 * hd, k_hs = q_hs, k_off = gqa ? heads * hd : hd;
+  const int64_t ts = (gqa ? (heads + 2 * (int64_t)heads2) * hd : heads * 3 * hd) + 2;
+  const int64_t n = n_tokens * ts;
+  float *qkv = fmalloc(n), *orig = fmalloc(n), *sep = fmalloc(n);
+  double *ref = dmalloc(n);
+  int32_t *pos = malloc((size_t)n_tokens * sizeof *pos);
+  REQUIRE(pos);
+  fill_normal(qkv, n, 1, 0);
+  for (int64_t t = 0; t < n_tokens; t++)
+    pos[t] = t == 0 ? 1048575 : (int32_t)sf_rng_below(&rng, 1u << 20);
+  memcpy(orig, qkv, (size_t)n * sizeof(float));
+  memcpy(sep, qkv, (size_t)n * sizeof(float));
+  /* ref: every element as it must come out (rotated heads, the rest as is). */
+  for (int64_t i = 0; i < n; i++) ref[i] = qkv[i];
+  for (int64_t t = 0; t < n_tokens; t++) {
+    for (int32_t h = 0; h < heads; h++) {
+      const int64_t o = t * ts + h * q_hs;
+      ref_rotary(qkv + o, head_dim, rot_dim, 10000.0, pos[t], ref + o);
+    }
+    for (int32_t h = 0; h < heads2; h++) {
+      const int64_t o = t * ts + k_off + h * k_hs;
+      ref_rotary(qkv + o, head_dim, rot_dim, 10000.0, pos[t], ref + o);
+    }
+  }
+  sf_rotary_params p = {.dtype = SF_F32, .n_tokens = n_tokens, .n_heads = heads,
+                        .head_dim = head_dim, .rot_dim = rot_dim, .base = 10000.0f, .x = qkv,
+                        .x_token_stride = ts, .x_head_stride = q_hs, .positions = pos,
+                        .x2 = qkv + k_off, .n_heads2 = heads2, .x2_head_stride = k_hs};
+  sf_error err = {0};
+  CHECK_MSG(ops->rotary(&ctx, &p, &err) == SF_OK, "%s: %s", what, err.msg);
+  CHECK_CMP(what, compare_rows(qkv, n, ref, 1, n), TOL_ROTARY);
+  /* The elements outside the rotated channels exactly as they were. */
+  int64_t untouched_changed = 0;
+  for (int64_t i = 0; i < n; i++)
+    untouched_changed += ref[i] == (double)orig[i] && qkv[i] != orig[i];
+  CHECK_EQ_I64(untouched_changed, 0);
+
+  sf_rotary_params q = {.dtype = SF_F32, .n_tokens = n_tokens, .n_heads = heads,
+                        .head_dim = head_dim, .rot_dim = rot_dim, .base = 10000.0f, .x = sep,
+                        .x_token_stride = ts, .x_head_stride = q_hs, .positions = pos};
+  CHECK_MSG(ops->rotary(&ctx, &q, &err) == SF_OK, "%s: %s", what, err.msg);
+  q.x = sep + k_off;
+  q.n_heads = heads2;
+  q.x_head_stride = k_hs;
+  CHECK_MSG(ops->rotary(&ctx, &q, &err) == SF_OK, "%s: %s", what, err.msg);
+  CHECK_MSG(memcmp(qkv, sep, (size_t)n * sizeof(float)) == 0,
+            "%s: differs from two separate calls", what);
+  free(qkv); free(orig); free(sep); free(ref); free(pos);
+}
+
+static void test_rotary_pair(void) {
+  printf("rotary pair (x2)\n");
+  run_rotary_pair(9, 5, 5, 64, 16, 0);    /* Pythia layout */
+  run_rotary_pair(1, 16, 16, 128, 32, 0); /* Pythia-1.4b decode */
+  run_rotary_pair(7, 8, 2, 128, 32, 1);   /* GQA: 2 k heads */
+  run_rotary_pair(3, 3, 1, 37, 10, 1);    /* odd head_dim */
+  run_rotary_pair(4, 0, 2, 24, 24, 1);    /* k heads only */
+
+  float x[64];
+  for (int i = 0; i < 64; i++) x[i] = (float)i;
+  int32_t pos[2] = {0, 5};
+  sf_rotary_params p = {.dtype = SF_F32, .n_tokens = 2, .n_heads = 1, .head_dim = 16,
+                        .rot_dim = 8, .base = 10000.0f, .x = x, .x_token_stride = 32,
+                        .x_head_stride = 16, .positions = pos, .x2 = x + 16, .n_heads2 = -1,
+                        .x2_head_stride = 16};
+  CHECK_FAILS(ops->rotary(&ctx, &p, &e_), SF_ERR_ARG, "rotary");  /* n_heads2 < 0 */
+  /* x2 NULL: n_heads2 is ignored, x2's heads untouched. */
+  p.x2 = NULL;
+  p.n_heads2 = 1;
+  sf_error e0 = {0};
+  CHECK_EQ_I64(ops->rotary(&ctx, &p, &e0), SF_OK);
+  int64_t k_changed = 0;
+  for (int t = 0; t < 2; t++)
+    for (int i = 16; i < 32; i++) k_changed += x[t * 32 + i] != (float)(t * 32 + i);
+  CHECK_EQ_I64(k_changed, 0);
+  CHECK(x[32] != 32.0f);  /* token 1's q rotated (position 5) */
 }
 
 /* ---------------------------------------------------------------- activations */
@@ -524,8 +741,10 @@ int main(void) {
   REQUIRE(sf_cpu_ctx_init(&ctx, 0, &err) == SF_OK);
   test_embedding();
   test_norm();
+  test_norm_pair();
   test_gemm();
   test_rotary();
+  test_rotary_pair();
   test_activation();
   test_sample();
   sf_cpu_ctx_destroy(&ctx);

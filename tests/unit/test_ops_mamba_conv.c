@@ -227,6 +227,65 @@ static void test_update(int width, int silu, int64_t dim_req) {
   free(xb), free(ob), free(sb), free(ro), free(rs), free(got), free(hgot);
 }
 
+/* Mamba decode's in_proj with its conv update epilogue (sf_gemm_params
+ * conv_update): c = a . w^T in full, and the conv's columns [col0, col0 +
+ * dim) of c convolved with the carried state, against the double reference
+ * (ref_gemm, then ref_mamba_conv1d of one token after the state). */
+static void test_gemm_conv(int64_t m, int64_t n, int64_t k, int64_t col0, int64_t dim, int width) {
+  const int64_t ldc = n + 3, sbs = dim * (width - 1) + 2, os = dim + 1, hk = width - 1;
+  float *a = FALLOC(m * k), *w = FALLOC(n * k), *cw = FALLOC(dim * width), *cb = FALLOC(dim);
+  float *c = FALLOC(m * ldc), *st = FALLOC(m * sbs), *out = FALLOC(m * os), *hist = FALLOC(dim * (hk ? hk : 1));
+  double *rc = DALLOC(m * n), *ro = DALLOC(dim), *rs = DALLOC(dim * (hk ? hk : 1));
+  float *x1 = FALLOC(dim);
+  mref_fill_randn(&rng, a, m * k, 1.0), mref_fill_randn(&rng, w, n * k, 0.2);
+  mref_fill_randn(&rng, cw, dim * width, 0.5), mref_fill_randn(&rng, cb, dim, 0.5);
+  mref_fill_randn(&rng, st, m * sbs, 1.0);
+  mref_fill_nan(c, m * ldc), mref_fill_nan(out, m * os);
+  float *st0 = FALLOC(m * sbs);
+  memcpy(st0, st, (size_t)(m * sbs) * sizeof(float));
+  sf_conv1d_update_params cv = {.dtype = SF_F32, .batch = (int32_t)m, .dim = dim, .width = width, .silu = 1,
+                                .x = c + col0, .x_batch_stride = ldc, .weight = cw, .bias = cb,
+                                .conv_state = st, .state_batch_stride = sbs, .out = out, .out_batch_stride = os};
+  sf_gemm_params g = {.dtype = SF_F32, .out_dtype = SF_F32, .m = m, .n = n, .k = k, .a = a, .lda = k, .w = w,
+                      .ldw = k, .c = c, .ldc = ldc, .conv_update = &cv};
+  sf_error err = {0};
+  CHECK_MSG(ctx.ops->gemm(&ctx, &g, &err) == SF_OK, "gemm with conv update: %s", err.msg);
+  ref_gemm(a, w, NULL, m, n, k, rc);
+  double worst = 0.0;
+  for (int64_t r = 0; r < m; r++) {
+    float *got_c = FALLOC(n);
+    memcpy(got_c, c + r * ldc, (size_t)n * sizeof(float));
+    double *want_c = rc + r * n;
+    /* the conv sees the product's columns as the op computed them */
+    for (int64_t ch = 0; ch < dim; ch++) x1[ch] = got_c[col0 + ch];
+    for (int64_t ch = 0; ch < dim; ch++)
+      for (int j = 0; j < hk; j++) hist[ch * hk + j] = st0[r * sbs + ch * hk + j];
+    ref_mamba_conv1d(1, dim, width, 1, x1, cw, cb, hk ? hist : NULL, ro, rs);
+    double e = 0.0;
+    for (int64_t j = 0; j < n; j++) e = fmax(e, fabs(got_c[j] - want_c[j]) / (1.0 + fabs(want_c[j])));
+    for (int64_t ch = 0; ch < dim; ch++) e = fmax(e, fabs(out[r * os + ch] - ro[ch]) / (1.0 + fabs(ro[ch])));
+    for (int64_t i = 0; i < dim * hk; i++) e = fmax(e, fabs(st[r * sbs + (i / hk) * hk + i % hk] - rs[i]));
+    worst = fmax(worst, e);
+    CHECK_EQ_I64(mref_count_nan(out + r * os, dim), 0);
+    free(got_c);
+  }
+  CHECK_MSG(worst <= 1e-5, "gemm + conv update m %lld n %lld col0 %lld dim %lld w %d: err %.3g", (long long)m,
+            (long long)n, (long long)col0, (long long)dim, width, worst);
+
+  /* The view contract (ops/basic.h): x must be columns of c. */
+  sf_conv1d_update_params bad = cv;
+  bad.x = c + n - dim + 1; /* runs past column n */
+  g.conv_update = &bad;
+  sf_error_clear(&err);
+  CHECK(ctx.ops->gemm(&ctx, &g, &err) == SF_ERR_ARG && strstr(err.msg, "columns of c"));
+  bad = cv, bad.x_batch_stride = ldc + 1, sf_error_clear(&err);
+  CHECK(ctx.ops->gemm(&ctx, &g, &err) == SF_ERR_ARG && strstr(err.msg, "columns of c"));
+  bad = cv, g.accumulate = 1, sf_error_clear(&err);
+  CHECK(ctx.ops->gemm(&ctx, &g, &err) == SF_ERR_ARG && strstr(err.msg, "accumulate"));
+  free(a), free(w), free(cw), free(cb), free(c), free(st), free(st0), free(out), free(hist), free(rc), free(ro);
+  free(rs), free(x1);
+}
+
 /* The status, and a one-line message naming the op and `key` (what is wrong). */
 static void expect_fail(sf_status got, sf_status want, const sf_error *err, const char *what, const char *key) {
   CHECK_MSG(got == want, "%s: status %s, want %s", what, sf_status_name(got), sf_status_name(want));
@@ -287,6 +346,9 @@ int main(void) {
   test_prefill(4, 1, 1, 1, 400);
   test_update(4, 1, 8192);
   test_errors();
+  test_gemm_conv(1, 64, 24, 0, 32, 4);  /* Mamba-1: x then z */
+  test_gemm_conv(2, 90, 16, 20, 60, 4); /* Mamba-2: z, then xBC, then dt */
+  test_gemm_conv(3, 10, 8, 3, 7, 1);    /* no state */
   printf("max rel err vs double: %.3g (tol %.0e)\n", max_err, TOL);
   sf_cpu_ctx_destroy(&ctx);
   return sf_test_finish("test_ops_mamba_conv");

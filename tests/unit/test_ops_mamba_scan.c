@@ -3,8 +3,9 @@
  * states, chunk sizes 1, a non-divisor of L, > L and the default; chunked ==
  * naive; padded == varlen == one sequence at a time (exact: the same
  * arithmetic); two calls carrying the state == one call; prefill then
- * token-by-token updates == a longer prefill. Inputs are views into one fused
- * row (as the x_proj output is), outputs poisoned with NaN. */
+ * token-by-token updates == a longer prefill; the update with dt_proj
+ * fused == dt_proj then the update. Inputs are views into one fused row (as
+ * the x_proj output is), outputs poisoned with NaN. */
 #include "ops/op_table.h"
 #include "ref/ref.h"
 #include "test.h"
@@ -316,6 +317,57 @@ static void test_update(int64_t dim, int64_t ds, int flags) {
   scan_data_free(&d);
 }
 
+/* The fused dt_proj (dt_proj_w set): dt points at dt_low, the first R
+ * columns of an x_proj-like row [dt_low R][B ds][C ds][1 pad] that also
+ * holds B and C; against the unfused definition in double: delta =
+ * dt_proj_w . dt_low (ref_gemm) rounded to the dtype (f32, the only one
+ * the cpu backend computes in), then the reference update. */
+static void test_update_dt_proj(int64_t dim, int64_t ds, int64_t R, int32_t batch) {
+  int32_t len[3] = {1, 1, 1};
+  REQUIRE(batch <= 3);
+  scan_data d;
+  scan_in in;
+  scan_data_make(&d, &in, dim, ds, batch, len, 31); /* delta unused: dt comes from dt_low */
+  const int64_t rs = R + 2 * ds + 1, obs = dim + 2, sbs = dim * ds + 3, no = batch * dim, nh = batch * dim * ds;
+  float *W = FALLOC(dim * R), *row = FALLOC(batch * rs), *ob = FALLOC(batch * obs), *sb = FALLOC(batch * sbs);
+  float *got = FALLOC(no), *hgot = FALLOC(nh), *delta = FALLOC(dim);
+  double *dd = DALLOC(dim), *ro = DALLOC(no), *rh = DALLOC(nh);
+  mref_fill_randn(&rng, W, dim * R, 1.0 / sqrt((double)R)); /* raw dt ~ N(0, 1) */
+  mref_fill_nan(row, batch * rs), mref_fill_nan(ob, batch * obs), mref_fill_nan(sb, batch * sbs);
+  for (int64_t b = 0; b < batch; b++) {
+    mref_fill_randn(&rng, row + b * rs, R, 1.0);
+    memcpy(row + b * rs + R, in.B + b * ds, (size_t)ds * sizeof(float));
+    memcpy(row + b * rs + R + ds, in.C + b * ds, (size_t)ds * sizeof(float));
+    memcpy(sb + b * sbs, in.h0 + b * dim * ds, (size_t)(dim * ds) * sizeof(float));
+  }
+  sf_selective_state_update_params u = {
+      .dtype = SF_F32, .batch = batch, .dim = dim, .d_state = (int32_t)ds,
+      .x = in.u, .x_batch_stride = dim, .dt = row, .dt_batch_stride = rs,
+      .dt_bias = in.delta_bias, .dt_softplus = in.softplus, .A = in.A,
+      .B = row + R, .B_batch_stride = rs, .C = row + R + ds, .C_batch_stride = rs, .D = in.D,
+      .z = in.z, .z_batch_stride = dim, .state = sb, .state_batch_stride = sbs,
+      .out = ob + 1, .out_batch_stride = obs, .dt_proj_w = W, .dt_rank = (int32_t)R};
+  sf_error err = {0};
+  CHECK_MSG(ctx.ops->selective_state_update(&ctx, &u, &err) == SF_OK, "fused dt_proj: %s", err.msg);
+  for (int64_t b = 0; b < batch; b++) {
+    const float *r = row + b * rs;
+    ref_gemm(r, W, NULL, 1, dim, R, dd);
+    for (int64_t c = 0; c < dim; c++) delta[c] = (float)dd[c]; /* the dt_proj GEMM's output in the dtype */
+    ref_mamba_selective_state_update(dim, ds, in.u + b * dim, delta, in.delta_bias, in.softplus, in.A, r + R,
+                                     r + R + ds, in.D, in.z + b * dim, in.h0 + b * dim * ds, ro + b * dim,
+                                     rh + b * dim * ds);
+    CHECK(isnan(ob[b * obs]) && isnan(ob[b * obs + dim + 1]) && isnan(sb[b * sbs + dim * ds]));
+    memcpy(got + b * dim, ob + b * obs + 1, (size_t)dim * sizeof(float));
+    memcpy(hgot + b * dim * ds, sb + b * sbs, (size_t)(dim * ds) * sizeof(float));
+  }
+  const double e = worst(mref_rel_err(got, ro, no), mref_rel_err(hgot, rh, nh));
+  max_err_update = worst(max_err_update, e);
+  CHECK_MSG(e <= TOL, "fused dt_proj dim %lld ds %lld R %lld batch %d vs double: %.3g", (long long)dim, (long long)ds,
+            (long long)R, batch, e);
+  free(W), free(row), free(ob), free(sb), free(got), free(hgot), free(delta), free(dd), free(ro), free(rh);
+  scan_data_free(&d);
+}
+
 /* The status, and a one-line message naming the op and `key` (what is wrong). */
 static void expect_fail(sf_status got, sf_status want, const sf_error *err, const char *op, const char *what,
                         const char *key) {
@@ -367,6 +419,12 @@ static void test_errors(void) {
   expect_fail(ctx.ops->selective_state_update(&ctx, &q, &err), SF_ERR_UNSUPPORTED, &err, "selective_state_update", "f16", "f32");
   q = u, q.state = NULL, sf_error_clear(&err);
   expect_fail(ctx.ops->selective_state_update(&ctx, &q, &err), SF_ERR_ARG, &err, "selective_state_update", "state NULL", "required");
+  q = u, q.dt_proj_w = buf, q.dt_rank = 2;
+  CHECK(ctx.ops->selective_state_update(&ctx, &q, &err) == SF_OK);
+  q.dt_rank = 0, sf_error_clear(&err);
+  expect_fail(ctx.ops->selective_state_update(&ctx, &q, &err), SF_ERR_ARG, &err, "selective_state_update", "dt_rank 0", "dt_rank");
+  q.dt_rank = 2, q.dtype = SF_BF16, sf_error_clear(&err);
+  expect_fail(ctx.ops->selective_state_update(&ctx, &q, &err), SF_ERR_UNSUPPORTED, &err, "selective_state_update", "fused bf16", "f32");
 }
 
 int main(void) {
@@ -380,6 +438,9 @@ int main(void) {
   for (int flags = 0; flags < 32; flags += 3) test_update(1 + (int64_t)(mref_next(&rng) % 9), 1 + (int64_t)(mref_next(&rng) % 16), flags);
   test_update(16, 16, 31);
   test_update(2048, 16, 31); /* wide enough to go multi-threaded (serial below ~64K MACs) */
+  for (int i = 0; i < 8; i++) /* dt_rank 5, 16; d_state 16, 5 (no multiple of 4); batch 1, 3 */
+    test_update_dt_proj(1 + (int64_t)(mref_next(&rng) % 40), i & 1 ? 5 : 16, i & 2 ? 16 : 5, i & 4 ? 3 : 1);
+  test_update_dt_proj(2048, 16, 16, 3); /* multi-threaded */
   test_errors();
   printf("max rel err: vs double %.3g, chunked vs naive %.3g, two calls vs one %.3g, updates %.3g (tol %.0e)\n",
          max_err_ref, max_err_naive, max_err_split, max_err_update, TOL);

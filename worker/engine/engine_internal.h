@@ -80,6 +80,7 @@ struct sf_session {
    * captured, every later one replays it. */
   int graphs;               /* allowed (sf_session_set_graphs) */
   int fused;                /* sf_fusion bits in use (sf_engine_fusions) */
+  const sf_tensor *prefetch; /* the next sf_engine_gemm's prefetch hint (sf_engine_prefetch) */
   int eager_steps;          /* decode steps run without the graph so far */
   void *decode_graph;
   void *graph_workspace;    /* ctx->workspace when it was captured */
@@ -191,6 +192,15 @@ sf_status sf_forward_head(sf_session *s, void *src, int64_t rows, float *logits,
 sf_status sf_engine_gemm(sf_session *s, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,
                          const sf_tensor *w, const sf_tensor *bias, void *c, int64_t ldc,
                          int residual, const char *what, sf_error *err);
+/* The same in two steps, for a caller that adds an epilogue. */
+sf_gemm_params sf_engine_gemm_params(sf_session *s, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,
+                                     const sf_tensor *w, const sf_tensor *bias, void *c, int64_t ldc, int residual);
+sf_status sf_engine_run_gemm(sf_session *s, const sf_gemm_params *g, const char *what, sf_error *err);
+
+/* In a decode pass with SF_FUSE_PREFETCH, the next sf_engine_gemm asks the
+ * backend to pull `next` (a weight read a few kernels later) into L2 while
+ * it runs (sf_gemm_params prefetch); the hint is used once. */
+void sf_engine_prefetch(sf_session *s, const sf_pass *pass, const sf_tensor *next);
 
 /* A norm of the residual stream's rows (rdt) into out (dt). */
 sf_norm_params sf_engine_norm_of_x(const sf_session *s, sf_norm_kind kind, const void *x, int64_t rows,

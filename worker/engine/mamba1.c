@@ -7,7 +7,8 @@
  *   y = selective_scan(xc, delta, A, B, C, D, z, delta_bias = dt_proj.bias,
  *                      softplus)                (carries the SSM state)
  *   x += out_proj(y)                            (residual add in the GEMM)
- * Decode runs the same with conv1d_update and selective_state_update.
+ * Decode runs the same with conv1d_update and selective_state_update, the
+ * latter doing dt_proj too where fused (SF_FUSE_DT_PROJ: a kernel fewer).
  * Context-parallel prefill: the conv and SSM states arrive from the previous
  * rank before the conv (sf_cp_mamba_layer_begin: has_initial_state) and
  * leave for the next one once the scan has written them (_end). */
@@ -29,7 +30,17 @@ sf_status sf_mamba1_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
 
   sf_norm_params n = sf_engine_norm_of_x(s, SF_NORM_RMS, s->x, rows, w->norm_w, NULL, s->h);
   SF_LAYER_OP(st, s->ops->norm(s->ctx, &n, err), "norm");
-  SF_LAYER_STEP(st, sf_engine_gemm(s, rows, 2 * di, d, s->h, d, w->in_proj_w, NULL, xz, 2 * di, 0, "in_proj", err));
+  /* Decode's conv update runs in in_proj's epilogue where fused. */
+  const sf_conv1d_update_params cvu = {
+      .dtype = s->dt, .batch = s->batch, .dim = di, .width = c->d_conv, .silu = 1,
+      .x = xz, .x_batch_stride = 2 * di, .weight = w->conv_w->data,
+      .bias = w->conv_b ? w->conv_b->data : NULL, .conv_state = conv_state,
+      .state_batch_stride = di * (c->d_conv - 1), .out = xc, .out_batch_stride = di};
+  const int conv_fused = pass->decode && SF_FUSED(s, SF_FUSE_CONV);
+  sf_engine_prefetch(s, pass, w->out_proj_w);
+  sf_gemm_params in_proj = sf_engine_gemm_params(s, rows, 2 * di, d, s->h, d, w->in_proj_w, NULL, xz, 2 * di, 0);
+  if (conv_fused) in_proj.conv_update = &cvu;
+  SF_LAYER_STEP(st, sf_engine_run_gemm(s, &in_proj, conv_fused ? "in_proj (with conv1d_update)" : "in_proj", err));
 
   int has_init = pass->has_initial_state;
   if (cp) {
@@ -38,12 +49,7 @@ sf_status sf_mamba1_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
     st = sf_engine_cp_after(s, st, rc, 0, err, "context-parallel states in");
   }
   if (pass->decode) {
-    sf_conv1d_update_params cv = {
-        .dtype = s->dt, .batch = s->batch, .dim = di, .width = c->d_conv, .silu = 1,
-        .x = xz, .x_batch_stride = 2 * di, .weight = w->conv_w->data,
-        .bias = w->conv_b ? w->conv_b->data : NULL, .conv_state = conv_state,
-        .state_batch_stride = di * (c->d_conv - 1), .out = xc, .out_batch_stride = di};
-    SF_LAYER_OP(st, s->ops->conv1d_update(s->ctx, &cv, err), "conv1d_update");
+    if (!conv_fused) SF_LAYER_OP(st, s->ops->conv1d_update(s->ctx, &cvu, err), "conv1d_update");
   } else {
     sf_conv1d_params cv = {
         .dtype = s->dt, .dim = di, .width = c->d_conv, .silu = 1, .seqs = pass->seqs,
@@ -55,8 +61,11 @@ sf_status sf_mamba1_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
   }
 
   SF_LAYER_STEP(st, sf_engine_gemm(s, rows, wdbl, di, xc, di, w->x_proj_w, NULL, xdbl, wdbl, 0, "x_proj", err));
-  /* dt_proj over the first dt_rank columns of x_dbl (lda = its full width). */
-  SF_LAYER_STEP(st, sf_engine_gemm(s, rows, di, R, xdbl, wdbl, w->dt_proj_w, NULL, delta, di, 0, "dt_proj", err));
+  /* dt_proj over the first dt_rank columns of x_dbl (lda = its full width);
+   * in decode the state update does it where fused. */
+  const int dt_fused = pass->decode && SF_FUSED(s, SF_FUSE_DT_PROJ);
+  if (!dt_fused)
+    SF_LAYER_STEP(st, sf_engine_gemm(s, rows, di, R, xdbl, wdbl, w->dt_proj_w, NULL, delta, di, 0, "dt_proj", err));
 
   const void *B = sf_elem(xdbl, R, esz), *C = sf_elem(xdbl, R + N, esz);
   const void *z = sf_elem(xz, di, esz);
@@ -70,6 +79,7 @@ sf_status sf_mamba1_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
         .B = B, .B_batch_stride = wdbl, .C = C, .C_batch_stride = wdbl, .D = D,
         .z = z, .z_batch_stride = 2 * di, .state = ssm_state, .state_batch_stride = di * N,
         .out = y, .out_batch_stride = di};
+    if (dt_fused) u.dt = xdbl, u.dt_batch_stride = wdbl, u.dt_proj_w = w->dt_proj_w->data, u.dt_rank = (int32_t)R;
     SF_LAYER_OP(st, s->ops->selective_state_update(s->ctx, &u, err), "selective_state_update");
   } else {
     sf_selective_scan_params sc = {

@@ -32,21 +32,25 @@ sf_status sf_mamba2_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
 
   sf_norm_params n = sf_engine_norm_of_x(s, SF_NORM_RMS, s->x, rows, w->norm_w, NULL, s->h);
   SF_LAYER_OP(st, s->ops->norm(s->ctx, &n, err), "norm");
-  SF_LAYER_STEP(st, sf_engine_gemm(s, rows, wproj, d, s->h, d, w->in_proj_w, NULL, zxbcdt, wproj, 0,
-                                   "in_proj", err));
-
   const void *z = zxbcdt, *xbc_in = sf_elem(zxbcdt, di, esz);
+  /* Decode's conv update runs in in_proj's epilogue where fused. */
+  const sf_conv1d_update_params cvu = {
+      .dtype = s->dt, .batch = s->batch, .dim = cd, .width = c->d_conv, .silu = 1,
+      .x = xbc_in, .x_batch_stride = wproj, .weight = w->conv_w->data,
+      .bias = w->conv_b ? w->conv_b->data : NULL, .conv_state = conv_state,
+      .state_batch_stride = cd * (c->d_conv - 1), .out = xbc, .out_batch_stride = cd};
+  const int conv_fused = pass->decode && SF_FUSED(s, SF_FUSE_CONV);
+  sf_engine_prefetch(s, pass, w->out_proj_w);
+  sf_gemm_params in_proj = sf_engine_gemm_params(s, rows, wproj, d, s->h, d, w->in_proj_w, NULL, zxbcdt, wproj, 0);
+  if (conv_fused) in_proj.conv_update = &cvu;
+  SF_LAYER_STEP(st, sf_engine_run_gemm(s, &in_proj, conv_fused ? "in_proj (with conv1d_update)" : "in_proj", err));
+
   const void *dt = sf_elem(zxbcdt, 2 * di + 2 * gn, esz);
   const void *B = sf_elem(xbc, di, esz), *C = sf_elem(xbc, di + gn, esz);
   const float *dt_bias = w->dt_bias ? (const float *)w->dt_bias->data : NULL;
   const float *D = w->D ? (const float *)w->D->data : NULL;
   if (pass->decode) {
-    sf_conv1d_update_params cv = {
-        .dtype = s->dt, .batch = s->batch, .dim = cd, .width = c->d_conv, .silu = 1,
-        .x = xbc_in, .x_batch_stride = wproj, .weight = w->conv_w->data,
-        .bias = w->conv_b ? w->conv_b->data : NULL, .conv_state = conv_state,
-        .state_batch_stride = cd * (c->d_conv - 1), .out = xbc, .out_batch_stride = cd};
-    SF_LAYER_OP(st, s->ops->conv1d_update(s->ctx, &cv, err), "conv1d_update");
+    if (!conv_fused) SF_LAYER_OP(st, s->ops->conv1d_update(s->ctx, &cvu, err), "conv1d_update");
     sf_ssd_update_params u = {
         .dtype = s->dt, .batch = s->batch, .n_heads = c->ssm_heads, .head_dim = c->ssm_head_dim,
         .n_groups = c->n_groups, .d_state = c->d_state, .x = xbc, .x_batch_stride = cd,

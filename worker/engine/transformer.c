@@ -11,7 +11,9 @@
  *   mlp(u) = fc_out(GELU_exact(fc_in(u)))
  * Both residual adds are folded into the dense and fc_out GEMMs (accumulate,
  * with their biases), GELU into fc_in's (sf_gemm_params has_act: one kernel
- * a layer fewer in decode).
+ * a layer fewer in decode). Likewise LN1 and LN2 of a parallel-residual
+ * layer run as one norm call and the rotary of q and k as one rotary call
+ * (SCANFLASH_UNFUSED=norm_pair,rotary_pair splits them).
  * Context parallel (cp_attention.h): prefill stores the rank's zigzag share
  * in its cache and runs ring attention over the group; decode stores the
  * token where it is owned (d_cp_dec_len) and attends over the shards, the
@@ -44,6 +46,21 @@ static sf_status layer_norm(sf_session *s, int64_t rows, const sf_tensor *w, con
                             void *out, const char *what, sf_error *err) {
   sf_norm_params n = sf_engine_norm_of_x(s, SF_NORM_LAYER, s->x, rows, w, b, out);
   if (s->ops->norm(s->ctx, &n, err) != SF_OK) return sf_fail_context(err, "%s", what);
+  return SF_OK;
+}
+
+/* Parallel residual: LN1 (into s->h) and LN2 (into ln2) normalise the same
+ * x, so one call takes the row statistics once and writes both (one kernel a
+ * layer fewer in a decode step). */
+static sf_status layer_norm_pair(sf_session *s, int64_t rows, const sf_transformer_layer *w, void *ln2,
+                                 sf_error *err) {
+  sf_norm_params n = sf_engine_norm_of_x(s, SF_NORM_LAYER, s->x, rows, w->ln1_w, w->ln1_b, s->h);
+  n.weight2 = w->ln2_w->data;
+  n.bias2 = w->ln2_b ? w->ln2_b->data : NULL;
+  n.out2 = ln2;
+  n.out2_row_stride = n.out_row_stride;
+  if (s->ops->norm(s->ctx, &n, err) != SF_OK)
+    return sf_fail_context(err, "input_layernorm and post_attention_layernorm");
   return SF_OK;
 }
 
@@ -87,9 +104,14 @@ sf_status sf_transformer_layer_forward(sf_session *s, const sf_pass *pass, int32
   const qkv_layout L = layout_of(c);
   sf_status st = s->cp_st;
 
-  SF_LAYER_STEP(st, layer_norm(s, rows, w->ln1_w, w->ln1_b, s->h, "input_layernorm", err));
-  if (c->parallel_residual)
-    SF_LAYER_STEP(st, layer_norm(s, rows, w->ln2_w, w->ln2_b, ln2, "post_attention_layernorm", err));
+  if (c->parallel_residual && SF_FUSED(s, SF_FUSE_NORM_PAIR)) {
+    SF_LAYER_STEP(st, layer_norm_pair(s, rows, w, ln2, err));
+  } else {
+    SF_LAYER_STEP(st, layer_norm(s, rows, w->ln1_w, w->ln1_b, s->h, "input_layernorm", err));
+    if (c->parallel_residual)
+      SF_LAYER_STEP(st, layer_norm(s, rows, w->ln2_w, w->ln2_b, ln2, "post_attention_layernorm", err));
+  }
+  sf_engine_prefetch(s, pass, w->dense_w);
   SF_LAYER_STEP(st, sf_engine_gemm(s, rows, wqkv, d, s->h, d, w->qkv_w, w->qkv_b, qkv, wqkv, 0,
                                    "query_key_value", err));
 
@@ -100,11 +122,19 @@ sf_status sf_transformer_layer_forward(sf_session *s, const sf_pass *pass, int32
                           .head_dim = c->head_dim, .rot_dim = c->rot_dim, .base = c->rotary_base,
                           .x = q, .x_token_stride = wqkv, .x_head_stride = L.q_hs,
                           .positions = s->d_pos};
-    SF_LAYER_OP(st, s->ops->rotary(s->ctx, &r, err), "rotary (q)");
-    r.n_heads = c->n_kv_heads;
-    r.x = k;
-    r.x_head_stride = L.kv_hs;
-    SF_LAYER_OP(st, s->ops->rotary(s->ctx, &r, err), "rotary (k)");
+    if (SF_FUSED(s, SF_FUSE_ROTARY_PAIR)) {
+      /* q and k in one call: one kernel a layer fewer in a decode step. */
+      r.x2 = k;
+      r.n_heads2 = c->n_kv_heads;
+      r.x2_head_stride = L.kv_hs;
+      SF_LAYER_OP(st, s->ops->rotary(s->ctx, &r, err), "rotary (q and k)");
+    } else {
+      SF_LAYER_OP(st, s->ops->rotary(s->ctx, &r, err), "rotary (q)");
+      r.n_heads = c->n_kv_heads;
+      r.x = k;
+      r.x_head_stride = L.kv_hs;
+      SF_LAYER_OP(st, s->ops->rotary(s->ctx, &r, err), "rotary (k)");
+    }
   }
 
   const int64_t pos_stride = (int64_t)c->n_kv_heads * hd;

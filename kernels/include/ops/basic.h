@@ -38,10 +38,20 @@ typedef struct sf_norm_params {
   const void *weight;             /* [d] */
   const void *bias;               /* [d] LayerNorm; may be NULL */
   void *out; int64_t out_row_stride;     /* may alias x */
+  /* Optional second output (RMS and LayerNorm only; off while weight2 is
+   * NULL): out2 = the same normalisation of x, from the same row statistics,
+   * with weight2 and bias2 (LayerNorm; may be NULL) in place of weight and
+   * bias. GPT-NeoX's parallel residual normalises one x twice: one kernel a
+   * layer fewer in a decode step. dtype as out; out2 must alias neither x
+   * nor out. */
+  const void *weight2, *bias2;    /* [d] */
+  void *out2; int64_t out2_row_stride;
 } sf_norm_params;
 
 /* out = f(x): GELU (exact, erf), SiLU, softplus (log1p(exp(x)), x for x > 20). */
 typedef enum sf_act_kind { SF_ACT_GELU, SF_ACT_SILU, SF_ACT_SOFTPLUS } sf_act_kind;
+
+struct sf_conv1d_update_params; /* ops/mamba.h */
 
 /* c[m, n] = a[m, k] . w[n, k]^T + bias[n]  (w is a PyTorch Linear weight),
  * or c += ... when accumulate (the residual add folded into the GEMM).
@@ -61,12 +71,30 @@ typedef struct sf_gemm_params {
   int accumulate;
   int has_act;
   sf_act_kind act;
+  /* A hint, no effect on c: bytes a later op will read (its weights), to be
+   * pulled toward the cache while this product runs. In a decode step the
+   * small kernels between two weight streams leave the memory bus idle for
+   * microseconds; a product that starts the next stream early lets that
+   * stream come from L2. Backends may ignore it (cpu, cuBLASLt). */
+  const void *prefetch; size_t prefetch_bytes;
+  /* Then, where non-NULL, the conv update of a Mamba decode step
+   * (ops/mamba.h) on columns of c: its x must be the view of c it
+   * convolves (x = c + col0 elements, x_batch_stride = ldc, batch = m,
+   * [col0, col0 + dim) within [0, n), dtype = out_dtype = dtype), and the
+   * product may not accumulate or have an activation. c still receives the
+   * product. The same result as the two ops in turn (sf_gemm_unfused), one
+   * kernel fewer in the step where a backend fuses it. */
+  const struct sf_conv1d_update_params *conv_update;
 } sf_gemm_params;
 
 /* GPT-NeoX rotary on the first rot_dim channels of each head, in place:
  * with h = rot_dim / 2, inv_freq[i] = base^(-2i / rot_dim), angle =
  * position * inv_freq[i]: x[i] <- x[i] cos - x[i+h] sin and
- * x[i+h] <- x[i+h] cos + x[i] sin for i < h. Called once for q, once for k.
+ * x[i+h] <- x[i+h] cos + x[i] sin for i < h. With x2 set, the n_heads2
+ * heads of x2 (head stride x2_head_stride; token stride, positions and
+ * rotation as x's) are rotated in the same call: q and k of a layer in one
+ * kernel, a kernel a layer fewer in a decode step (GQA: n_heads2 =
+ * n_kv_heads). x2's heads must not overlap x's.
  * The angle must be reduced with about double accuracy (in fp32 it is off by
  * ~0.06 rad at position 1M). rot_dim 0 is a no-op; rot_dim must be even. */
 typedef struct sf_rotary_params {
@@ -76,6 +104,7 @@ typedef struct sf_rotary_params {
   float base;
   void *x; int64_t x_token_stride, x_head_stride;
   const int32_t *positions;       /* [n_tokens] absolute positions */
+  void *x2; int32_t n_heads2; int64_t x2_head_stride;  /* optional: NULL, 0, 0 */
 } sf_rotary_params;
 
 /* out = f(x) elementwise (sf_act_kind above). */

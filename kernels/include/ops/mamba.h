@@ -76,7 +76,14 @@ typedef struct sf_selective_scan_params {
   void *out; int64_t out_token_stride;
 } sf_selective_scan_params;
 
-/* The same recurrence for one token per sequence (decode). */
+/* The same recurrence for one token per sequence (decode).
+ * Optionally Mamba-1's dt_proj too (a decode step's kernel fewer per layer):
+ * with dt_proj_w set, dt points at dt_low (the first dt_rank columns of
+ * x_proj's output, row stride dt_batch_stride) and
+ *   dt[b,c] = round(sum_k dt_proj_w[c,k] dt_low[b,k])   (fp32 sum)
+ * before dt_bias and softplus as above, round() to dtype: what the unfused
+ * dt_proj GEMM writes in the activation type, up to summation order. out
+ * must not overlap dt_low then (every channel reads all of it). */
 typedef struct sf_selective_state_update_params {
   sf_dtype dtype;
   int32_t batch;
@@ -93,6 +100,7 @@ typedef struct sf_selective_state_update_params {
   const void *z; int64_t z_batch_stride;
   float *state; int64_t state_batch_stride;
   void *out; int64_t out_batch_stride;
+  const void *dt_proj_w; int32_t dt_rank; /* [dim, dt_rank], dtype; NULL: dt is delta */
 } sf_selective_state_update_params;
 
 /* Mamba-2 SSD, per head h (group g = h / (n_heads / n_groups)), channel p,
