@@ -131,19 +131,6 @@ __device__ __forceinline__ void sf_pdl_release() {
 #endif
 }
 
-/* This block's share of [p, p + bytes) pulled into L2, one 128-byte line
- * per thread per round (sf_gemm_params prefetch): fire and forget, so the
- * block does not wait for it. */
-__device__ __forceinline__ void sf_l2_prefetch_share(const void *p, int64_t bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  const int64_t lines = (bytes + 127) / 128, per = (lines + gridDim.x - 1) / gridDim.x;
-  const int64_t first = (int64_t)blockIdx.x * per, end = first + per < lines ? first + per : lines;
-  const char *base = static_cast<const char *>(p);
-  for (int64_t l = first + threadIdx.x; l < end; l += blockDim.x)
-    asm volatile("prefetch.global.L2 [%0];" ::"l"(base + l * 128));
-#endif
-}
-
 template <typename... Params, typename... Args>
 static inline cudaError_t sf_launch(sf_op_ctx *ctx, void (*kernel)(Params...), dim3 grid, dim3 block,
                                     size_t smem, Args... args) {

@@ -26,11 +26,6 @@
  * streams of consecutive products run back to back instead of each waiting
  * for the last one to drain.
  *
- * With a prefetch hint (sf_gemm_params) each block, once its share of the
- * stream is read, asks L2 for its share of the next weight: the requests
- * are served while the small kernels after this product run, which leave
- * the memory bus idle, and the next product then streams from L2.
- *
  * Needs k, lda and ldw multiples of 8 and 16-byte aligned a and w; the
  * caller (gemm.cu) falls back to cuBLASLt otherwise. Workspace: none. */
 #include <type_traits>
@@ -85,8 +80,6 @@ struct gemv_args {
   int64_t ldc;
   int accumulate;
   int act; /* -1: none; else an sf_act_kind */
-  const void *prefetch; /* sf_gemm_params prefetch: pulled into L2 once this block's stream is read */
-  int64_t prefetch_bytes;
   /* sf_gemm_params conv_update (conv_dim 0: none): columns [conv_col0,
    * conv_col0 + conv_dim) of c are its input; row r is sequence r. */
   int64_t conv_col0, conv_dim;
@@ -164,7 +157,6 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(const gemv_args<T
       gemv_load<U>(wv, wr, i0, k8);
     }
   }
-  if (g.prefetch) sf_l2_prefetch_share(g.prefetch, g.prefetch_bytes);
 #pragma unroll
   for (int r = 0; r < M; r++) acc[r] = sf_warp_sum(acc[r]);
   if (split > 1) {
@@ -203,7 +195,6 @@ static sf_status launch_mu(sf_op_ctx *ctx, const sf_gemm_params *p, int split, s
   g.a = (const TI *)p->a, g.lda = p->lda, g.w = (const TI *)p->w, g.ldw = p->ldw;
   g.bias = (const TI *)p->bias, g.c = (TO *)p->c, g.ldc = p->ldc, g.accumulate = p->accumulate;
   g.act = p->has_act ? (int)p->act : -1;
-  g.prefetch = p->prefetch, g.prefetch_bytes = p->prefetch ? (int64_t)p->prefetch_bytes : 0;
   if (const sf_conv1d_update_params *cv = p->conv_update) { /* checked by sf_gemm_check_epilogue */
     g.conv_col0 = ((const char *)cv->x - (const char *)p->c) / (ptrdiff_t)sizeof(TO);
     g.conv_dim = cv->dim, g.conv_width = cv->width, g.conv_silu = cv->silu;

@@ -80,7 +80,6 @@ struct sf_session {
    * captured, every later one replays it. */
   int graphs;               /* allowed (sf_session_set_graphs) */
   int fused;                /* sf_fusion bits in use (sf_engine_fusions) */
-  const sf_tensor *prefetch; /* the next sf_engine_gemm's prefetch hint (sf_engine_prefetch) */
   int eager_steps;          /* decode steps run without the graph so far */
   void *decode_graph;
   void *graph_workspace;    /* ctx->workspace when it was captured */
@@ -117,10 +116,9 @@ struct sf_session {
 typedef enum sf_fusion {
   SF_FUSE_DT_PROJ = 1,      /* Mamba-1: dt_proj inside the selective state update */
   SF_FUSE_CONV = 2,         /* Mamba: the conv update in in_proj's epilogue */
-  SF_FUSE_PREFETCH = 4,     /* a product pulls the next large weight into L2 */
-  SF_FUSE_NORM_PAIR = 8,    /* Pythia: both LayerNorms of x in one call */
-  SF_FUSE_ROTARY_PAIR = 16, /* Pythia: rotary of q and k in one call */
-  SF_FUSE_ALL = 31
+  SF_FUSE_NORM_PAIR = 4,    /* Pythia: both LayerNorms of x in one call */
+  SF_FUSE_ROTARY_PAIR = 8,  /* Pythia: rotary of q and k in one call */
+  SF_FUSE_ALL = 15
 } sf_fusion;
 sf_status sf_engine_fusions(int *mask, sf_error *err);
 #define SF_FUSED(s, bit) (((s)->fused & (bit)) != 0)
@@ -196,11 +194,6 @@ sf_status sf_engine_gemm(sf_session *s, int64_t m, int64_t n, int64_t k, const v
 sf_gemm_params sf_engine_gemm_params(sf_session *s, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,
                                      const sf_tensor *w, const sf_tensor *bias, void *c, int64_t ldc, int residual);
 sf_status sf_engine_run_gemm(sf_session *s, const sf_gemm_params *g, const char *what, sf_error *err);
-
-/* In a decode pass with SF_FUSE_PREFETCH, the next sf_engine_gemm asks the
- * backend to pull `next` (a weight read a few kernels later) into L2 while
- * it runs (sf_gemm_params prefetch); the hint is used once. */
-void sf_engine_prefetch(sf_session *s, const sf_pass *pass, const sf_tensor *next);
 
 /* A norm of the residual stream's rows (rdt) into out (dt). */
 sf_norm_params sf_engine_norm_of_x(const sf_session *s, sf_norm_kind kind, const void *x, int64_t rows,

@@ -7,11 +7,6 @@ sf_gemm_params sf_engine_gemm_params(sf_session *s, int64_t m, int64_t n, int64_
   sf_gemm_params g = {.dtype = s->dt, .out_dtype = residual ? s->rdt : s->dt, .m = m, .n = n,
                       .k = k, .a = a, .lda = lda, .w = w->data, .ldw = k,
                       .bias = bias ? bias->data : NULL, .c = c, .ldc = ldc, .accumulate = residual};
-  if (s->prefetch) {
-    g.prefetch = s->prefetch->data;
-    g.prefetch_bytes = (size_t)sf_tensor_numel(s->prefetch) * sf_dtype_size(s->prefetch->dtype);
-    s->prefetch = NULL;
-  }
   return g;
 }
 
@@ -27,9 +22,6 @@ sf_status sf_engine_gemm(sf_session *s, int64_t m, int64_t n, int64_t k, const v
   return sf_engine_run_gemm(s, &g, what, err);
 }
 
-void sf_engine_prefetch(sf_session *s, const sf_pass *pass, const sf_tensor *next) {
-  s->prefetch = pass->decode && SF_FUSED(s, SF_FUSE_PREFETCH) ? next : NULL;
-}
 
 sf_norm_params sf_engine_norm_of_x(const sf_session *s, sf_norm_kind kind, const void *x, int64_t rows,
                                    const sf_tensor *w, const sf_tensor *b, void *out) {
@@ -51,7 +43,6 @@ sf_status sf_forward_body(sf_session *s, const sf_pass *pass, sf_error *err) {
   const sf_model *m = s->model;
   const sf_model_config *c = &m->cfg;
   if (!s->cp) s->cp_st = SF_OK;
-  s->prefetch = NULL;
   sf_embedding_params e = {
       .dtype = s->dt, .out_f32 = s->x_f32, .n_tokens = pass->rows, .d = c->d_model, .vocab = c->vocab_size,
       .ids = s->d_ids, .table = m->embed->data, .table_row_stride = c->d_model,

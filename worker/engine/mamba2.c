@@ -40,7 +40,6 @@ sf_status sf_mamba2_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
       .bias = w->conv_b ? w->conv_b->data : NULL, .conv_state = conv_state,
       .state_batch_stride = cd * (c->d_conv - 1), .out = xbc, .out_batch_stride = cd};
   const int conv_fused = pass->decode && SF_FUSED(s, SF_FUSE_CONV);
-  sf_engine_prefetch(s, pass, w->out_proj_w);
   sf_gemm_params in_proj = sf_engine_gemm_params(s, rows, wproj, d, s->h, d, w->in_proj_w, NULL, zxbcdt, wproj, 0);
   if (conv_fused) in_proj.conv_update = &cvu;
   SF_LAYER_STEP(st, sf_engine_run_gemm(s, &in_proj, conv_fused ? "in_proj (with conv1d_update)" : "in_proj", err));

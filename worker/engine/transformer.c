@@ -111,7 +111,6 @@ sf_status sf_transformer_layer_forward(sf_session *s, const sf_pass *pass, int32
     if (c->parallel_residual)
       SF_LAYER_STEP(st, layer_norm(s, rows, w->ln2_w, w->ln2_b, ln2, "post_attention_layernorm", err));
   }
-  sf_engine_prefetch(s, pass, w->dense_w);
   SF_LAYER_STEP(st, sf_engine_gemm(s, rows, wqkv, d, s->h, d, w->qkv_w, w->qkv_b, qkv, wqkv, 0,
                                    "query_key_value", err));
 

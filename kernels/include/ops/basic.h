@@ -71,12 +71,6 @@ typedef struct sf_gemm_params {
   int accumulate;
   int has_act;
   sf_act_kind act;
-  /* A hint, no effect on c: bytes a later op will read (its weights), to be
-   * pulled toward the cache while this product runs. In a decode step the
-   * small kernels between two weight streams leave the memory bus idle for
-   * microseconds; a product that starts the next stream early lets that
-   * stream come from L2. Backends may ignore it (cpu, cuBLASLt). */
-  const void *prefetch; size_t prefetch_bytes;
   /* Then, where non-NULL, the conv update of a Mamba decode step
    * (ops/mamba.h) on columns of c: its x must be the view of c it
    * convolves (x = c + col0 elements, x_batch_stride = ldc, batch = m,
