@@ -36,8 +36,8 @@ enum { DEC_WARPS = 4, DEC_THREADS = 128, DEC_PER_LANE = 4, DEC_MAX_HD = 128 };
 
 template <typename T>
 __global__ void __launch_bounds__(DEC_THREADS)
-decode_split_kernel(int n_heads, int group, int head_dim, float scale, const T *__restrict__ q, int64_t qbs,
-                    int64_t qhs, const T *__restrict__ ck, const T *__restrict__ cv, int64_t cbs, int64_t cps,
+decode_split_kernel(int n_heads, int group, int head_dim, float scale, const T *q, int64_t qbs,
+                    int64_t qhs, const T *ck, const T *cv, int64_t cbs, int64_t cps,
                     int64_t chs, int64_t max_len, const int32_t *__restrict__ cache_len,
                     float *__restrict__ part_o, float *__restrict__ part_lse, sf_cuda_status *st) {
   sf_pdl_release();
@@ -110,8 +110,8 @@ decode_split_kernel(int n_heads, int group, int head_dim, float scale, const T *
 
 template <typename T>
 __global__ void decode_merge_kernel(int n_heads, int head_dim, int S, int64_t max_len,
-                                    const int32_t *__restrict__ cache_len, const float *__restrict__ part_o,
-                                    const float *__restrict__ part_lse, T *__restrict__ out, int64_t obs,
+                                    const int32_t *__restrict__ cache_len, const float *part_o,
+                                    const float *part_lse, T *__restrict__ out, int64_t obs,
                                     int64_t ohs, float *__restrict__ lse, int64_t lbs) {
   sf_pdl_release();
   sf_pdl_wait();
@@ -183,8 +183,8 @@ __device__ __forceinline__ float df_ex2(float x) {
  * [b][h][split] (natural log; -inf for an empty part). */
 template <typename T, int HD, int GP>
 __global__ void __launch_bounds__(DF_THREADS)
-decode_fast_kernel(int n_heads, int group, int n_chunks, float scale_log2, const T *__restrict__ q, int64_t qbs,
-                   int64_t qhs, const T *__restrict__ ck, const T *__restrict__ cv, int64_t cbs, int64_t cps,
+decode_fast_kernel(int n_heads, int group, int n_chunks, float scale_log2, const T *q, int64_t qbs,
+                   int64_t qhs, const T *ck, const T *cv, int64_t cbs, int64_t cps,
                    int64_t chs, int64_t max_len, const int32_t *__restrict__ cache_len, float *__restrict__ part_o,
                    float *__restrict__ part_lse, sf_cuda_status *st) {
   sf_pdl_release();
@@ -345,7 +345,7 @@ decode_fast_kernel(int n_heads, int group, int n_chunks, float scale_log2, const
 template <typename T, int HD>
 __global__ void __launch_bounds__(256)
 decode_fast_merge_kernel(int n_heads, int S, int64_t max_len, const int32_t *__restrict__ cache_len,
-                         const float *__restrict__ part_o, const float *__restrict__ part_lse, T *__restrict__ out,
+                         const float *part_o, const float *part_lse, T *__restrict__ out,
                          int64_t obs, int64_t ohs, float *__restrict__ lse, int64_t lbs) {
   sf_pdl_release();
   sf_pdl_wait();

@@ -61,9 +61,9 @@ __global__ void conv1d_kernel(int64_t dim, int W, int64_t CH, int silu, const in
 #pragma unroll
   for (int j = 0; j < CONV_MAX_WIDTH; j++) {
     win[j] = j < H ? sf_to_f<T>(hw[j]) : 0.0f;
-    wt[j] = j < W ? sf_ld<T>(w + c * W + j) : 0.0f;
+    wt[j] = j < W ? sf_ldg<T>(w + c * W + j) : 0.0f;
   }
-  const float bc = bias ? sf_ld<T>(bias + c) : 0.0f;
+  const float bc = bias ? sf_ldg<T>(bias + c) : 0.0f;
   for (int64_t t = t0; t < t1; t++) {
     const int64_t row = s0 + t;
     float acc = bc;

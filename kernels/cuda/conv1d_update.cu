@@ -14,7 +14,7 @@ __global__ void conv1d_update_kernel(int32_t batch, int64_t dim, int W, int silu
   if (c >= dim || b >= batch) return;
   T *st = state ? state + (int64_t)b * sbs + c * (W - 1) : nullptr;
   out[(int64_t)b * obs + c] =
-      sf_conv1d_update_channel<T>(x[(int64_t)b * xbs + c], w + c * W, bias ? sf_ld<T>(bias + c) : 0.0f, st, W, silu);
+      sf_conv1d_update_channel<T>(x[(int64_t)b * xbs + c], w + c * W, bias ? sf_ldg<T>(bias + c) : 0.0f, st, W, silu);
 }
 
 template <typename T>

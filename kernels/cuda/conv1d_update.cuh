@@ -11,8 +11,8 @@ template <typename T>
 __device__ __forceinline__ T sf_conv1d_update_channel(T xt, const T *__restrict__ wc, float bias_c, T *st, int W,
                                                       int silu) {
   float acc = bias_c;
-  for (int j = 0; j < W - 1; j++) acc += sf_ld<T>(wc + j) * sf_to_f<T>(st[j]);
-  acc += sf_ld<T>(wc + W - 1) * sf_to_f<T>(xt);
+  for (int j = 0; j < W - 1; j++) acc += sf_ldg<T>(wc + j) * sf_to_f<T>(st[j]);
+  acc += sf_ldg<T>(wc + W - 1) * sf_to_f<T>(xt);
   if (W > 1) {
     for (int j = 0; j < W - 2; j++) st[j] = st[j + 1];
     st[W - 2] = xt;

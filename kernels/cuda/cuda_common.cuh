@@ -185,8 +185,16 @@ template <> __device__ __forceinline__ float sf_from_f<float>(float x) { return 
 template <> __device__ __forceinline__ __nv_bfloat16 sf_from_f<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
 template <> __device__ __forceinline__ __half sf_from_f<__half>(float x) { return __float2half_rn(x); }
 
-/* Loads through the read-only path. */
-template <typename T> __device__ __forceinline__ float sf_ld(const T *p) { return sf_to_f<T>(__ldg(p)); }
+/* Two kinds of load. sf_ldg goes through the read-only (non-coherent)
+ * path, whose contract is that nothing writes the data while the kernel
+ * runs, and which the compiler may treat as invariant (free to move above
+ * a barrier): only for constants of the step (weights), or in kernels
+ * launched without programmatic dependent launch. Under PDL a kernel runs
+ * while the kernels before it still write, so whatever they produce is
+ * read with sf_ld, a plain load after sf_pdl_wait(): a graph-replayed
+ * decode step read stale x_proj outputs through the read-only path. */
+template <typename T> __device__ __forceinline__ float sf_ldg(const T *p) { return sf_to_f<T>(__ldg(p)); }
+template <typename T> __device__ __forceinline__ float sf_ld(const T *p) { return sf_to_f<T>(*p); }
 
 __device__ __forceinline__ float sf_silu(float x) { return x / (1.0f + expf(-x)); }
 __device__ __forceinline__ float sf_softplus(float x) { return x > 20.0f ? x : log1pf(expf(x)); }

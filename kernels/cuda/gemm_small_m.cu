@@ -100,13 +100,13 @@ __device__ __forceinline__ void gemv_conv(const gemv_args<TI, TO> &g, int r, int
     const int W = g.conv_width;
     TI *st = g.conv_state ? g.conv_state + r * g.conv_sbs + ch * (W - 1) : nullptr;
     g.conv_out[r * g.conv_obs + ch] = sf_conv1d_update_channel<TI>(
-        xt, g.conv_w + ch * W, g.conv_bias ? sf_ld<TI>(g.conv_bias + ch) : 0.0f, st, W, g.conv_silu);
+        xt, g.conv_w + ch * W, g.conv_bias ? sf_ldg<TI>(g.conv_bias + ch) : 0.0f, st, W, g.conv_silu);
   }
 }
 
 template <typename TI, int M, int U>
 __device__ __forceinline__ void gemv_round(const uint4 (&wv)[U], int64_t i0, int64_t k8, int m,
-                                           const TI *__restrict__ a, int64_t lda, float (&acc)[M]) {
+                                           const TI *a, int64_t lda, float (&acc)[M]) {
 #pragma unroll
   for (int u = 0; u < U; u++) {
     const int64_t i = i0 + (int64_t)u * 32;
@@ -117,7 +117,7 @@ __device__ __forceinline__ void gemv_round(const uint4 (&wv)[U], int64_t i0, int
     for (int r = 0; r < M; r++) {
       if (r >= m) break;
       float af[8];
-      unpack8<TI>(__ldg(reinterpret_cast<const uint4 *>(a + r * lda) + i), af);
+      unpack8<TI>(*(reinterpret_cast<const uint4 *>(a + r * lda) + i), af); /* produced by the predecessor: sf_ld */
 #pragma unroll
       for (int j = 0; j < 8; j++) acc[r] = fmaf(wf[j], af[j], acc[r]);
     }

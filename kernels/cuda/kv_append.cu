@@ -8,7 +8,7 @@
 template <typename E>
 __global__ void kv_append_kernel(int n_kv_heads, int head_dim, const int64_t *__restrict__ start,
                                  const int32_t *__restrict__ len, const int32_t *__restrict__ past_len,
-                                 const E *__restrict__ k, int64_t kts, int64_t khs, const E *__restrict__ v,
+                                 const E *k, int64_t kts, int64_t khs, const E *v,
                                  int64_t vts, int64_t vhs, E *ck, E *cv, int64_t cbs, int64_t cps, int64_t chs,
                                  int64_t max_len, sf_cuda_status *st) {
   sf_pdl_release();

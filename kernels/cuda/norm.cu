@@ -39,8 +39,8 @@ __global__ void norm_kernel(int kind, int64_t n_rows, int64_t d, int64_t group, 
       for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
         /* x[i] is read once, before out[i] (which may alias it) is written. */
         const float v = (sf_to_f<TX>(xr[i]) - mean) * inv;
-        if (orow2) orow2[i] = sf_from_f<T>(v * sf_ld<T>(w2 + i) + (b2 ? sf_ld<T>(b2 + i) : 0.0f));
-        orow[i] = sf_from_f<T>(v * sf_ld<T>(w + i) + (b ? sf_ld<T>(b + i) : 0.0f));
+        if (orow2) orow2[i] = sf_from_f<T>(v * sf_ldg<T>(w2 + i) + (b2 ? sf_ldg<T>(b2 + i) : 0.0f));
+        orow[i] = sf_from_f<T>(v * sf_ldg<T>(w + i) + (b ? sf_ldg<T>(b + i) : 0.0f));
       }
     } else {
       const T *zr = z + r * zs;
@@ -54,7 +54,7 @@ __global__ void norm_kernel(int kind, int64_t n_rows, int64_t d, int64_t group, 
         const float inv = 1.0f / sqrtf(ss / (float)group + eps);
         for (int64_t i = g0 + threadIdx.x; i < g0 + group; i += blockDim.x) {
           float v = sf_to_f<TX>(xr[i]) * sf_silu(sf_to_f<T>(zr[i]));
-          orow[i] = sf_from_f<T>(v * inv * sf_ld<T>(w + i));
+          orow[i] = sf_from_f<T>(v * inv * sf_ldg<T>(w + i));
         }
       }
     }

@@ -20,7 +20,7 @@
 
 enum { ARGMAX_ILP = 8, ARGMAX_THREADS = 1024 };
 
-__global__ void argmax_kernel(int32_t batch, int32_t vocab, const float *__restrict__ logits,
+__global__ void argmax_kernel(int32_t batch, int32_t vocab, const float *logits,
                               int64_t stride, int32_t *__restrict__ out_ids) {
   sf_pdl_release();
   sf_pdl_wait();
@@ -37,7 +37,7 @@ __global__ void argmax_kernel(int32_t batch, int32_t vocab, const float *__restr
 #pragma unroll
       for (int u = 0; u < ARGMAX_ILP; u++) {
         const int i = i0 + u * blockDim.x;
-        v[u] = i < vocab ? __ldg(row + i) : -INFINITY;
+        v[u] = i < vocab ? row[i] : -INFINITY; /* the lm head's output: a plain load (sf_ld) */
       }
 #pragma unroll
       for (int u = 0; u < ARGMAX_ILP; u++) {

@@ -64,8 +64,8 @@ selective_scan_seq_kernel(int64_t dim, int d_state, const int64_t *__restrict__ 
 #pragma unroll
     for (int n = 0; n < SSCAN_DS; n++) {
       if (n < d_state) {
-        h[n] = expf(dt * a[n]) * h[n] + dt * sf_ld<T>(Bt + n) * uv;
-        y += sf_ld<T>(Ct + n) * h[n];
+        h[n] = expf(dt * a[n]) * h[n] + dt * sf_ldg<T>(Bt + n) * uv;
+        y += sf_ldg<T>(Ct + n) * h[n];
       }
     }
     y += Dc * uv;

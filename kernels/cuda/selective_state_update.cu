@@ -45,8 +45,8 @@ __device__ __forceinline__ float dtw_dot(const L (&pre)[DTW_PRE], const L *w, co
   float s = 0.0f;
 #pragma unroll
   for (int u = 0; u < DTW_PRE; u++)
-    if (q + u * tpc < nw) s += dtw_word_dot<T>(pre[u], __ldg(d + q + u * tpc));
-  for (int i = q + DTW_PRE * tpc; i < nw; i += tpc) s += dtw_word_dot<T>(__ldcs(w + i), __ldg(d + i));
+    if (q + u * tpc < nw) s += dtw_word_dot<T>(pre[u], d[q + u * tpc]);
+  for (int i = q + DTW_PRE * tpc; i < nw; i += tpc) s += dtw_word_dot<T>(__ldcs(w + i), d[i]);
   return s;
 }
 
@@ -69,12 +69,12 @@ __device__ __forceinline__ float raw_dt(const L (&pre)[DTW_PRE], const L *w, con
 
 template <typename T, typename L>
 __global__ void selective_state_update_kernel(int32_t batch, int64_t dim, int d_state, const T *x,
-                                              int64_t xbs, const T *__restrict__ dtp, int64_t dtbs,
+                                              int64_t xbs, const T *dtp, int64_t dtbs,
                                               const T *__restrict__ dtw, int dt_rank,
                                               const float *__restrict__ dt_bias, int softplus,
-                                              const float *__restrict__ A, const T *__restrict__ Bm, int64_t Bbs,
-                                              const T *__restrict__ Cm, int64_t Cbs, const float *__restrict__ D,
-                                              const T *__restrict__ z, int64_t zbs, float *state, int64_t sbs,
+                                              const float *__restrict__ A, const T *Bm, int64_t Bbs,
+                                              const T *Cm, int64_t Cbs, const float *__restrict__ D,
+                                              const T *z, int64_t zbs, float *state, int64_t sbs,
                                               T *out, int64_t obs) {
   sf_pdl_release();
   const int b = blockIdx.y;
@@ -103,10 +103,10 @@ __global__ void selective_state_update_kernel(int32_t batch, int64_t dim, int d_
 
 template <typename T, typename L>
 __global__ void __launch_bounds__(128) selective_state_update_vec_kernel(
-    int64_t dim, int d_state, int lg_tpc, const T *x, int64_t xbs, const T *__restrict__ dtp, int64_t dtbs,
+    int64_t dim, int d_state, int lg_tpc, const T *x, int64_t xbs, const T *dtp, int64_t dtbs,
     const T *__restrict__ dtw, int dt_rank, const float *__restrict__ dt_bias, int softplus,
-    const float *__restrict__ A, const T *__restrict__ Bm, int64_t Bbs, const T *__restrict__ Cm, int64_t Cbs,
-    const float *__restrict__ D, const T *__restrict__ z, int64_t zbs, float *state, int64_t sbs, T *out,
+    const float *__restrict__ A, const T *Bm, int64_t Bbs, const T *Cm, int64_t Cbs,
+    const float *__restrict__ D, const T *z, int64_t zbs, float *state, int64_t sbs, T *out,
     int64_t obs) {
   sf_pdl_release();
   const int b = blockIdx.y, tpc = 1 << lg_tpc;

@@ -41,7 +41,7 @@ ssd_kernel(int n_heads, int head_dim, int heads_per_group, int d_state, const in
   const int64_t ch = (int64_t)h * head_dim + pch;
   for (int64_t i = 0; i < L; i++) {
     const int64_t tok = s0 + i;
-    float dt = sf_ld<T>(dtp + tok * dtts + h) + dtb;
+    float dt = sf_ldg<T>(dtp + tok * dtts + h) + dtb;
     if (softplus) dt = sf_softplus(dt);
     dt = fminf(fmaxf(dt, dt_min), dt_max);
     const float dA = expf(dt * Ah);
@@ -52,8 +52,8 @@ ssd_kernel(int n_heads, int head_dim, int heads_per_group, int d_state, const in
     for (int j = 0; j < SSD_PER_LANE; j++) {
       const int n = sub + SSD_LANES * j;
       if (n < d_state) {
-        S[j] = dA * S[j] + dt * sf_ld<T>(Bt + n) * xv;
-        y += sf_ld<T>(Ct + n) * S[j];
+        S[j] = dA * S[j] + dt * sf_ldg<T>(Bt + n) * xv;
+        y += sf_ldg<T>(Ct + n) * S[j];
       }
     }
     y += __shfl_xor_sync(0xffffffffu, y, 4);

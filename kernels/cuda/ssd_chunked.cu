@@ -154,7 +154,7 @@ __global__ void __launch_bounds__(256) ssd_prep_kernel(SsdArgs a) {
     const T *dp = static_cast<const T *>(a.dt) + (tok0 + 32 * warp) * a.dtts + (hv ? h : 0);
     float dtv[32];
 #pragma unroll
-    for (int j = 0; j < 32; j++) dtv[j] = hv && 32 * warp + j < qc ? sf_ld<T>(dp + j * a.dtts) : 0.0f;
+    for (int j = 0; j < 32; j++) dtv[j] = hv && 32 * warp + j < qc ? sf_ldg<T>(dp + j * a.dtts) : 0.0f;
     float cum[32], run = 0.0f;
 #pragma unroll
     for (int j = 0; j < 32; j++) {

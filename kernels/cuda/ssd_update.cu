@@ -13,10 +13,10 @@
 
 template <typename T>
 __global__ void ssd_update_kernel(int head_dim, int heads_per_group, int d_state, const T *x,
-                                  int64_t xbs, const T *__restrict__ dtp, int64_t dtbs, const float *__restrict__ dt_bias,
+                                  int64_t xbs, const T *dtp, int64_t dtbs, const float *__restrict__ dt_bias,
                                   int softplus, float dt_min, float dt_max, const float *__restrict__ A,
-                                  const T *__restrict__ Bm, int64_t Bbs, const T *__restrict__ Cm, int64_t Cbs,
-                                  const float *__restrict__ D, const T *__restrict__ z, int64_t zbs, float *state,
+                                  const T *Bm, int64_t Bbs, const T *Cm, int64_t Cbs,
+                                  const float *__restrict__ D, const T *z, int64_t zbs, float *state,
                                   int64_t sbs, T *out, int64_t obs) {
   sf_pdl_release();
   sf_pdl_wait();
@@ -47,10 +47,10 @@ enum { SSDU_ROUNDS = 4 };
 
 template <typename T, int VPL>
 __global__ void __launch_bounds__(128) ssd_update_vec_kernel(
-    int head_dim, int heads_per_group, int d_state, int lg_lpr, const T *x, int64_t xbs, const T *__restrict__ dtp,
+    int head_dim, int heads_per_group, int d_state, int lg_lpr, const T *x, int64_t xbs, const T *dtp,
     int64_t dtbs, const float *__restrict__ dt_bias, int softplus, float dt_min, float dt_max,
-    const float *__restrict__ A, const T *__restrict__ Bm, int64_t Bbs, const T *__restrict__ Cm, int64_t Cbs,
-    const float *__restrict__ D, const T *__restrict__ z, int64_t zbs, float *state, int64_t sbs, T *out,
+    const float *__restrict__ A, const T *Bm, int64_t Bbs, const T *Cm, int64_t Cbs,
+    const float *__restrict__ D, const T *z, int64_t zbs, float *state, int64_t sbs, T *out,
     int64_t obs) {
   sf_pdl_release();
   sf_pdl_wait();
