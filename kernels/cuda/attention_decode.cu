@@ -27,13 +27,7 @@
  * num_splits = 0 picks enough blocks for two waves of the device (at most
  * 64 parts). lse (optional) gets M + log(sum_s exp(lse_s - M)). A cache_len outside [1, max_len] writes nothing and is reported
  * by the next sync. Workspace: batch * n_heads * num_splits *
- * (head_dim + 1) * 4 bytes.
- * Loads under programmatic dependent launch (cuda_common.cuh sf_ld): q,
- * written by the kernels just before, with plain loads; the cache through
- * the read-only path (__restrict__): in a step the only cache lines written
- * are the new token's, by kv_append before this kernel's wait, and no
- * kernel of the step reads them earlier, so none can be stale. Plain loads
- * of the cache cost pythia-1.4b's step at 2k ~0.1 ms on an H100. */
+ * (head_dim + 1) * 4 bytes. */
 #include <math.h>
 
 #include "cuda_common.cuh"
@@ -43,7 +37,7 @@ enum { DEC_WARPS = 4, DEC_THREADS = 128, DEC_PER_LANE = 4, DEC_MAX_HD = 128 };
 template <typename T>
 __global__ void __launch_bounds__(DEC_THREADS)
 decode_split_kernel(int n_heads, int group, int head_dim, float scale, const T *q, int64_t qbs,
-                    int64_t qhs, const T *__restrict__ ck, const T *__restrict__ cv, int64_t cbs, int64_t cps,
+                    int64_t qhs, const T *ck, const T *cv, int64_t cbs, int64_t cps,
                     int64_t chs, int64_t max_len, const int32_t *__restrict__ cache_len,
                     float *__restrict__ part_o, float *__restrict__ part_lse, sf_cuda_status *st) {
   sf_pdl_release();
@@ -190,7 +184,7 @@ __device__ __forceinline__ float df_ex2(float x) {
 template <typename T, int HD, int GP>
 __global__ void __launch_bounds__(DF_THREADS)
 decode_fast_kernel(int n_heads, int group, int n_chunks, float scale_log2, const T *q, int64_t qbs,
-                   int64_t qhs, const T *__restrict__ ck, const T *__restrict__ cv, int64_t cbs, int64_t cps,
+                   int64_t qhs, const T *ck, const T *cv, int64_t cbs, int64_t cps,
                    int64_t chs, int64_t max_len, const int32_t *__restrict__ cache_len, float *__restrict__ part_o,
                    float *__restrict__ part_lse, sf_cuda_status *st) {
   sf_pdl_release();
