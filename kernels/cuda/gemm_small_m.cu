@@ -9,8 +9,9 @@
  * Here S warps (1, 2, 4 or 8) of a block own one output column n: each
  * streams an interleaved share of the weight row w[n, :] with 16-byte loads
  * (evict-first: the weights do not fit in L2 and are not read again this
- * step), takes the matching words of each row of a from L1 (all warps
- * share them), and the S partial sums meet in shared memory; c = dot + bias
+ * step), takes the matching words of each row of a from shared memory
+ * (the block copies a there once, up to 48 KiB; else from L1), and the S
+ * partial sums meet in shared memory; c = dot + bias
  * (+ c), then the activation epilogue if any, in fp32 before the one
  * rounding to the output type. With a conv update epilogue (Mamba decode:
  * in_proj's x columns feed the causal conv) the thread that writes a
@@ -32,7 +33,7 @@
 
 #include "conv1d_update.cuh"
 
-enum { GEMV_WARPS = 8 };
+enum { GEMV_WARPS = 8, GEMV_STAGE_MAX = 48 * 1024 /* dynamic shared memory without opting in */ };
 
 /* Eight 16-bit values in a 16-byte word, widened to fp32. */
 template <typename T> __device__ __forceinline__ void unpack8(const uint4 &v, float *f);
@@ -80,6 +81,7 @@ struct gemv_args {
   int64_t ldc;
   int accumulate;
   int act; /* -1: none; else an sf_act_kind */
+  int stage_a; /* a copied to shared memory first (m * k8 words) */
   /* sf_gemm_params conv_update (conv_dim 0: none): columns [conv_col0,
    * conv_col0 + conv_dim) of c are its input; row r is sequence r. */
   int64_t conv_col0, conv_dim;
@@ -104,9 +106,11 @@ __device__ __forceinline__ void gemv_conv(const gemv_args<TI, TO> &g, int r, int
   }
 }
 
+/* a's rows as 16-byte words: row r at a + r * ars (shared memory when
+ * staged, else global). */
 template <typename TI, int M, int U>
 __device__ __forceinline__ void gemv_round(const uint4 (&wv)[U], int64_t i0, int64_t k8, int m,
-                                           const TI *a, int64_t lda, float (&acc)[M]) {
+                                           const uint4 *a, int64_t ars, float (&acc)[M]) {
 #pragma unroll
   for (int u = 0; u < U; u++) {
     const int64_t i = i0 + (int64_t)u * 32;
@@ -117,7 +121,7 @@ __device__ __forceinline__ void gemv_round(const uint4 (&wv)[U], int64_t i0, int
     for (int r = 0; r < M; r++) {
       if (r >= m) break;
       float af[8];
-      unpack8<TI>(*(reinterpret_cast<const uint4 *>(a + r * lda) + i), af); /* produced by the predecessor: sf_ld */
+      unpack8<TI>(a[r * ars + i], af);
 #pragma unroll
       for (int j = 0; j < 8; j++) acc[r] = fmaf(wf[j], af[j], acc[r]);
     }
@@ -131,10 +135,14 @@ __device__ __forceinline__ float gemv_act(int act, float v) {
 }
 
 /* The weights are constants of the step, so the first round is loaded
- * before sf_pdl_wait; everything that reads a or c comes after it. */
+ * before sf_pdl_wait; everything that reads a or c comes after it. a is
+ * the predecessor's output, so it is read with plain loads (cuda_common.cuh
+ * sf_ld), once per block into shared memory where it fits (stage_a), which
+ * all warps then read, as the read-only cache served them before. */
 template <typename TI, typename TO, int M, int U>
 __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(const gemv_args<TI, TO> g) {
   __shared__ float part[GEMV_WARPS][M];
+  extern __shared__ uint4 a_s[]; /* [m][k8] when g.stage_a */
   sf_pdl_release();
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, split = g.split;
   const int64_t col = (int64_t)blockIdx.x * (GEMV_WARPS / split) + warp / split;
@@ -146,12 +154,20 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(const gemv_args<T
   uint4 wv[U];
   if (live) gemv_load<U>(wv, wr, i0, k8);
   sf_pdl_wait();
+  const uint4 *a = reinterpret_cast<const uint4 *>(g.a);
+  int64_t ars = g.lda / 8;
+  if (g.stage_a) {
+    for (int r = 0; r < g.m; r++)
+      for (int64_t i = threadIdx.x; i < k8; i += blockDim.x) a_s[r * k8 + i] = a[r * ars + i];
+    __syncthreads();
+    a = a_s, ars = k8;
+  }
   float acc[M];
 #pragma unroll
   for (int r = 0; r < M; r++) acc[r] = 0.0f;
   if (live) {
     for (;;) {
-      gemv_round<TI, M, U>(wv, i0, k8, g.m, g.a, g.lda, acc);
+      gemv_round<TI, M, U>(wv, i0, k8, g.m, a, ars, acc);
       i0 += stride;
       if (i0 >= k8) break;
       gemv_load<U>(wv, wr, i0, k8);
@@ -195,6 +211,8 @@ static sf_status launch_mu(sf_op_ctx *ctx, const sf_gemm_params *p, int split, s
   g.a = (const TI *)p->a, g.lda = p->lda, g.w = (const TI *)p->w, g.ldw = p->ldw;
   g.bias = (const TI *)p->bias, g.c = (TO *)p->c, g.ldc = p->ldc, g.accumulate = p->accumulate;
   g.act = p->has_act ? (int)p->act : -1;
+  const size_t a_bytes = (size_t)p->m * (size_t)p->k * sizeof(TI);
+  g.stage_a = a_bytes <= GEMV_STAGE_MAX;
   if (const sf_conv1d_update_params *cv = p->conv_update) { /* checked by sf_gemm_check_epilogue */
     g.conv_col0 = ((const char *)cv->x - (const char *)p->c) / (ptrdiff_t)sizeof(TO);
     g.conv_dim = cv->dim, g.conv_width = cv->width, g.conv_silu = cv->silu;
@@ -202,7 +220,8 @@ static sf_status launch_mu(sf_op_ctx *ctx, const sf_gemm_params *p, int split, s
     g.conv_state = (TI *)cv->conv_state, g.conv_sbs = cv->state_batch_stride;
     g.conv_out = (TI *)cv->out, g.conv_obs = cv->out_batch_stride;
   }
-  SF_CUDA_LAUNCH("gemv_kernel", ctx, gemv_kernel<TI, TO, M, U>, blocks, GEMV_WARPS * 32, 0, g);
+  SF_CUDA_LAUNCH("gemv_kernel", ctx, gemv_kernel<TI, TO, M, U>, blocks, GEMV_WARPS * 32,
+                 g.stage_a ? a_bytes : 0, g);
   return SF_OK;
 }
 
