@@ -93,6 +93,30 @@ struct gemv_args {
   int64_t conv_obs;
 };
 
+/* The conv step's operands of column col (a writer thread's), asked of L1
+ * early: its weights and bias (constants) before the wait, each row's state
+ * (the previous step's) after it. Fire and forget; without this the
+ * epilogue waits a DRAM round trip for them after the product. */
+__device__ __forceinline__ void prefetch_l1(const void *p) { asm volatile("prefetch.global.L1 [%0];" ::"l"(p)); }
+template <typename TI, typename TO>
+__device__ __forceinline__ void gemv_conv_prefetch(const gemv_args<TI, TO> &g, int64_t col, bool state) {
+  const int64_t ch = col - g.conv_col0;
+  if (ch < 0 || ch >= g.conv_dim) return;
+  const int W = g.conv_width;
+  if (!state) {
+    prefetch_l1(g.conv_w + ch * W);
+    prefetch_l1(g.conv_w + ch * W + W - 1);
+    if (g.conv_bias) prefetch_l1(g.conv_bias + ch);
+    return;
+  }
+  if (W < 2) return;
+  for (int r = 0; r < g.m; r++) {
+    const TI *st = g.conv_state + r * g.conv_sbs + ch * (W - 1);
+    prefetch_l1(st);
+    prefetch_l1(st + W - 2);
+  }
+}
+
 /* The conv update of column col of row r, given its value in c. */
 template <typename TI, typename TO>
 __device__ __forceinline__ void gemv_conv(const gemv_args<TI, TO> &g, int r, int64_t col, TO xt) {
@@ -153,7 +177,10 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(const gemv_args<T
   int64_t i0 = lane + (int64_t)32 * U * slice;
   uint4 wv[U];
   if (live) gemv_load<U>(wv, wr, i0, k8);
+  const bool conv_writer = g.conv_dim && live && slice == 0 && lane == 0;
+  if (conv_writer) gemv_conv_prefetch(g, col, false);
   sf_pdl_wait();
+  if (conv_writer) gemv_conv_prefetch(g, col, true);
   const uint4 *a = reinterpret_cast<const uint4 *>(g.a);
   int64_t ars = g.lda / 8;
   if (g.stage_a) {
