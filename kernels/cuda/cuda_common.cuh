@@ -191,8 +191,11 @@ template <> __device__ __forceinline__ __half sf_from_f<__half>(float x) { retur
  * a barrier): only for constants of the step (weights), or in kernels
  * launched without programmatic dependent launch. Under PDL a kernel runs
  * while the kernels before it still write, so whatever they produce is
- * read with sf_ld, a plain load after sf_pdl_wait(): a graph-replayed
- * decode step read stale x_proj outputs through the read-only path. */
+ * read with sf_ld, a plain load after sf_pdl_wait(). Seen on an H100: with
+ * x_proj's output read through the read-only path by the next kernel, a
+ * graph-replayed decode step of tiny-mamba1 gave other logits than the same
+ * steps launched one by one; with plain loads, or without PDL, they were
+ * equal to the bit (tests/gpu/test_gpu_engine). */
 template <typename T> __device__ __forceinline__ float sf_ldg(const T *p) { return sf_to_f<T>(__ldg(p)); }
 template <typename T> __device__ __forceinline__ float sf_ld(const T *p) { return sf_to_f<T>(*p); }
 
