@@ -520,18 +520,28 @@ static void t_gemm_conv(sf_dtype dt0, int64_t m, int64_t n, int64_t k, int64_t c
   free(a), free(w), free(cw), free(cb), free(st), free(rc), free(ro), free(rs), free(gc), free(go), free(gs);
 }
 
+/* Random rotary inputs: x (n values, rounded to dt; ref a copy the cpu
+ * rotates in place; got for the device's result) and n_tok positions up to
+ * max_pos (the first one max_pos). */
+static int32_t *rotary_inputs(sf_dtype dt, int64_t n, int64_t n_tok, int max_pos, float **x, float **ref,
+                              float **got) {
+  *x = fvec(n), *ref = fvec(n), *got = fvec(n);
+  int32_t *pos = malloc((size_t)n_tok * sizeof *pos);
+  REQUIRE(pos);
+  fill_normal(*x, n, 1.0f, 0.0f);
+  round_as(*x, n, dt);
+  for (int64_t t = 0; t < n_tok; t++) pos[t] = (int32_t)sf_rng_below(&rng, (uint64_t)max_pos + 1);
+  pos[0] = max_pos;
+  memcpy(*ref, *x, (size_t)n * sizeof(float));
+  return pos;
+}
+
 static void t_rotary(sf_dtype dt0, int64_t n_tok, int H, int hd, int rot, int max_pos) {
   const sf_dtype dt = eff(dt0);
   begin_case();
   const int64_t hs = hd + 4, ts = (int64_t)H * hs + 7, n = n_tok * ts;
-  float *x = fvec(n), *ref = fvec(n), *got = fvec(n);
-  int32_t *pos = malloc((size_t)n_tok * sizeof *pos);
-  REQUIRE(pos);
-  fill_normal(x, n, 1.0f, 0.0f);
-  round_as(x, n, dt);
-  for (int64_t t = 0; t < n_tok; t++) pos[t] = (int32_t)sf_rng_below(&rng, (uint64_t)max_pos + 1);
-  pos[0] = max_pos;
-  memcpy(ref, x, (size_t)n * sizeof(float));
+  float *x, *ref, *got;
+  int32_t *pos = rotary_inputs(dt, n, n_tok, max_pos, &x, &ref, &got);
   sf_rotary_params p = {.dtype = SF_F32, .n_tokens = n_tok, .n_heads = H, .head_dim = hd, .rot_dim = rot,
                         .base = 10000.0f, .x = ref, .x_token_stride = ts, .x_head_stride = hs, .positions = pos};
   sf_error e = {0};
@@ -558,14 +568,8 @@ static void t_rotary_pair(sf_dtype dt0, int64_t n_tok, int H, int H2, int hd, in
   begin_case();
   const int64_t q_hs = gqa ? hd : 3 * (int64_t)hd, k_off = gqa ? (int64_t)H * hd : hd;
   const int64_t ts = (gqa ? ((int64_t)H + 2 * (int64_t)H2) * hd : (int64_t)H * 3 * hd) + 5, n = n_tok * ts;
-  float *x = fvec(n), *ref = fvec(n), *got = fvec(n);
-  int32_t *pos = malloc((size_t)n_tok * sizeof *pos);
-  REQUIRE(pos);
-  fill_normal(x, n, 1.0f, 0.0f);
-  round_as(x, n, dt);
-  for (int64_t t = 0; t < n_tok; t++) pos[t] = (int32_t)sf_rng_below(&rng, (uint64_t)max_pos + 1);
-  pos[0] = max_pos;
-  memcpy(ref, x, (size_t)n * sizeof(float));
+  float *x, *ref, *got;
+  int32_t *pos = rotary_inputs(dt, n, n_tok, max_pos, &x, &ref, &got);
   sf_rotary_params p = {.dtype = SF_F32, .n_tokens = n_tok, .n_heads = H, .head_dim = hd, .rot_dim = rot,
                         .base = 10000.0f, .x = ref, .x_token_stride = ts, .x_head_stride = q_hs, .positions = pos};
   sf_rotary_params pk = p;

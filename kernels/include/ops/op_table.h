@@ -80,6 +80,10 @@ sf_status sf_gemm_unfused(sf_op_ctx *ctx, const sf_gemm_params *p,
 /* The checks every backend makes of the epilogue fields (argument errors). */
 sf_status sf_gemm_check_epilogue(const sf_gemm_params *p, sf_error *err);
 int sf_gemm_has_epilogue(const sf_gemm_params *p);
+/* The norm op's argument checks, shared by the backends (kernels/norm_check.c);
+ * group: the statistics' group size (d unless gated with group_size). */
+sf_status sf_norm_check(const sf_norm_params *p, int64_t *group, sf_error *err);
+const char *sf_norm_name(const sf_norm_params *p);
 void sf_cpu_ctx_destroy(sf_op_ctx *ctx);
 
 #ifdef __cplusplus

@@ -1,0 +1,46 @@
+/* The argument checks of the norm op (ops/basic.h sf_norm_params), the same
+ * on every backend so that each names a bad call the same way. */
+#include <math.h>
+
+#include "ops/op_table.h"
+
+const char *sf_norm_name(const sf_norm_params *p) {
+  return p->kind == SF_NORM_RMS ? "norm (rms)" : p->kind == SF_NORM_LAYER ? "norm (layer)" : "norm (gated rms)";
+}
+
+sf_status sf_norm_check(const sf_norm_params *p, int64_t *group, sf_error *err) {
+  if (p->kind != SF_NORM_RMS && p->kind != SF_NORM_LAYER && p->kind != SF_NORM_GATED_RMS)
+    return sf_fail(err, SF_ERR_ARG, "norm: unknown kind %d", (int)p->kind);
+  const char *name = sf_norm_name(p);
+  if (p->n_rows < 0 || p->d <= 0)
+    return sf_fail(err, SF_ERR_ARG, "%s: need n_rows >= 0 and d > 0, got n_rows %lld, d %lld", name,
+                   (long long)p->n_rows, (long long)p->d);
+  if (!(p->eps >= 0.0f) || isinf(p->eps))
+    return sf_fail(err, SF_ERR_ARG, "%s: eps %g must be finite and >= 0", name, (double)p->eps);
+  if (p->x_row_stride < p->d || p->out_row_stride < p->d)
+    return sf_fail(err, SF_ERR_ARG, "%s: row strides (x %lld, out %lld) must be >= d = %lld", name,
+                   (long long)p->x_row_stride, (long long)p->out_row_stride, (long long)p->d);
+  *group = p->d;
+  if (p->kind == SF_NORM_GATED_RMS) {
+    if (p->group_size < 0 || (p->group_size > 0 && p->d % p->group_size != 0))
+      return sf_fail(err, SF_ERR_ARG, "%s: group_size %lld does not divide d = %lld", name,
+                     (long long)p->group_size, (long long)p->d);
+    if (p->group_size > 0) *group = p->group_size;
+    if (p->z_row_stride < p->d)
+      return sf_fail(err, SF_ERR_ARG, "%s: z row stride %lld must be >= d = %lld", name,
+                     (long long)p->z_row_stride, (long long)p->d);
+  }
+  if (p->weight2) {
+    if (p->kind == SF_NORM_GATED_RMS)
+      return sf_fail(err, SF_ERR_ARG, "%s: a second output (weight2) is for RMS and LayerNorm only", name);
+    if (p->out2_row_stride < p->d)
+      return sf_fail(err, SF_ERR_ARG, "%s: out2 row stride %lld must be >= d = %lld", name,
+                     (long long)p->out2_row_stride, (long long)p->d);
+    if (!p->out2 || p->out2 == p->x || p->out2 == p->out)
+      return sf_fail(err, SF_ERR_ARG, "%s: out2 must be non-NULL and alias neither x nor out", name);
+  }
+  if (p->n_rows > 0 && (!p->x || !p->weight || !p->out || (p->kind == SF_NORM_GATED_RMS && !p->z)))
+    return sf_fail(err, SF_ERR_ARG, "%s: x, weight, out%s must be non-NULL", name,
+                   p->kind == SF_NORM_GATED_RMS ? " and z" : "");
+  return SF_OK;
+}
