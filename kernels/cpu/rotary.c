@@ -27,21 +27,10 @@ static void rotate_heads(float *x, int32_t n_heads, int64_t head_stride, int32_t
 SF_CPU_OP(rotary, sf_rotary_params) {
   (void)ctx;
   SF_CPU_REQUIRE_F32("rotary", p->dtype);
-  if (p->n_tokens < 0 || p->n_heads < 0 || p->head_dim <= 0)
-    return sf_fail(err, SF_ERR_ARG,
-                   "rotary: need n_tokens >= 0, n_heads >= 0, head_dim > 0, got %lld, %d, %d",
-                   (long long)p->n_tokens, (int)p->n_heads, (int)p->head_dim);
-  if (p->rot_dim < 0 || p->rot_dim % 2 != 0 || p->rot_dim > p->head_dim)
-    return sf_fail(err, SF_ERR_ARG, "rotary: rot_dim %d must be even and in [0, head_dim = %d]",
-                   (int)p->rot_dim, (int)p->head_dim);
-  if (!(p->base > 0.0f) || isinf(p->base))
-    return sf_fail(err, SF_ERR_ARG, "rotary: base %g must be finite and > 0", (double)p->base);
-  if (p->x2 && p->n_heads2 < 0)
-    return sf_fail(err, SF_ERR_ARG, "rotary: need n_heads2 >= 0, got %d", (int)p->n_heads2);
-  const int32_t heads2 = p->x2 ? p->n_heads2 : 0;
-  if (p->n_tokens == 0 || p->n_heads + heads2 == 0 || p->rot_dim == 0) return SF_OK;
-  if (!p->x || !p->positions)
-    return sf_fail(err, SF_ERR_ARG, "rotary: x and positions must be non-NULL");
+  int nothing;
+  SF_TRY(sf_rotary_check(p, &nothing, err));
+  if (nothing) return SF_OK;
+  const int32_t heads2 = sf_rotary_heads2(p);
   for (int64_t t = 0; t < p->n_tokens; t++)
     if (p->positions[t] < 0)
       return sf_fail(err, SF_ERR_ARG, "rotary: token %lld has negative position %d",

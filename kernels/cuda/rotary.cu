@@ -38,7 +38,7 @@ __global__ void rotary_kernel(int64_t n_tokens, int n_heads, int rot_dim, double
 
 template <typename T>
 static sf_status launch(sf_op_ctx *ctx, const sf_rotary_params *p, sf_error *err) {
-  const int heads2 = p->x2 ? p->n_heads2 : 0;
+  const int heads2 = sf_rotary_heads2(p);
   const int pairs = (p->n_heads + heads2) * (p->rot_dim / 2);
   const int threads = pairs >= 256 ? 256 : (pairs >= 128 ? 128 : 64);
   const unsigned blocks = sf_grid_for(p->n_tokens, 1, 1 << 18);
@@ -49,19 +49,10 @@ static sf_status launch(sf_op_ctx *ctx, const sf_rotary_params *p, sf_error *err
 }
 
 extern "C" SF_CUDA_OP(rotary, sf_rotary_params) {
-  if (p->n_tokens < 0 || p->n_heads < 0 || p->head_dim <= 0)
-    return sf_fail(err, SF_ERR_ARG, "rotary: bad sizes (n_tokens %lld, n_heads %d, head_dim %d)",
-                   (long long)p->n_tokens, (int)p->n_heads, (int)p->head_dim);
-  if (p->rot_dim < 0 || p->rot_dim > p->head_dim || p->rot_dim % 2 != 0)
-    return sf_fail(err, SF_ERR_ARG, "rotary: rot_dim %d must be even and in [0, head_dim = %d]",
-                   (int)p->rot_dim, (int)p->head_dim);
-  if (!(p->base > 0.0f) || isinf(p->base))
-    return sf_fail(err, SF_ERR_ARG, "rotary: base %g must be finite and > 0", (double)p->base);
+  int nothing;
+  SF_TRY(sf_rotary_check(p, &nothing, err));
   if (p->x_token_stride < 0 || p->x_head_stride < 0 || (p->x2 && p->x2_head_stride < 0))
     return sf_fail(err, SF_ERR_ARG, "rotary: negative stride");
-  if (p->x2 && p->n_heads2 < 0)
-    return sf_fail(err, SF_ERR_ARG, "rotary: need n_heads2 >= 0, got %d", (int)p->n_heads2);
-  if (p->n_tokens == 0 || p->n_heads + (p->x2 ? p->n_heads2 : 0) == 0 || p->rot_dim == 0) return SF_OK;
-  if (!p->x || !p->positions) return sf_fail(err, SF_ERR_ARG, "rotary: x and positions must be non-NULL");
+  if (nothing) return SF_OK;
   SF_DISPATCH(p->dtype, "rotary", launch<T>(ctx, p, err));
 }

@@ -80,10 +80,16 @@ sf_status sf_gemm_unfused(sf_op_ctx *ctx, const sf_gemm_params *p,
 /* The checks every backend makes of the epilogue fields (argument errors). */
 sf_status sf_gemm_check_epilogue(const sf_gemm_params *p, sf_error *err);
 int sf_gemm_has_epilogue(const sf_gemm_params *p);
-/* The norm op's argument checks, shared by the backends (kernels/norm_check.c);
- * group: the statistics' group size (d unless gated with group_size). */
+/* Argument checks shared by the backends (kernels/op_checks.c). norm:
+ * group is the statistics' group size (d unless gated with group_size).
+ * rotary: nothing is set when the call has no work (then x and positions
+ * may be NULL); the cpu also refuses negative positions, the cuda backend
+ * negative strides. */
 sf_status sf_norm_check(const sf_norm_params *p, int64_t *group, sf_error *err);
 const char *sf_norm_name(const sf_norm_params *p);
+sf_status sf_rotary_check(const sf_rotary_params *p, int *nothing, sf_error *err);
+/* The heads of x2 a rotary call rotates (0 without x2). */
+static inline int32_t sf_rotary_heads2(const sf_rotary_params *p) { return p->x2 ? p->n_heads2 : 0; }
 void sf_cpu_ctx_destroy(sf_op_ctx *ctx);
 
 #ifdef __cplusplus

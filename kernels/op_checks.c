@@ -1,5 +1,5 @@
-/* The argument checks of the norm op (ops/basic.h sf_norm_params), the same
- * on every backend so that each names a bad call the same way. */
+/* Argument checks of ops (ops/basic.h) that every backend makes the same
+ * way, so that each names a bad call alike. */
 #include <math.h>
 
 #include "ops/op_table.h"
@@ -42,5 +42,22 @@ sf_status sf_norm_check(const sf_norm_params *p, int64_t *group, sf_error *err) 
   if (p->n_rows > 0 && (!p->x || !p->weight || !p->out || (p->kind == SF_NORM_GATED_RMS && !p->z)))
     return sf_fail(err, SF_ERR_ARG, "%s: x, weight, out%s must be non-NULL", name,
                    p->kind == SF_NORM_GATED_RMS ? " and z" : "");
+  return SF_OK;
+}
+
+sf_status sf_rotary_check(const sf_rotary_params *p, int *nothing, sf_error *err) {
+  if (p->n_tokens < 0 || p->n_heads < 0 || p->head_dim <= 0)
+    return sf_fail(err, SF_ERR_ARG, "rotary: need n_tokens >= 0, n_heads >= 0, head_dim > 0, got %lld, %d, %d",
+                   (long long)p->n_tokens, (int)p->n_heads, (int)p->head_dim);
+  if (p->rot_dim < 0 || p->rot_dim % 2 != 0 || p->rot_dim > p->head_dim)
+    return sf_fail(err, SF_ERR_ARG, "rotary: rot_dim %d must be even and in [0, head_dim = %d]", (int)p->rot_dim,
+                   (int)p->head_dim);
+  if (!(p->base > 0.0f) || isinf(p->base))
+    return sf_fail(err, SF_ERR_ARG, "rotary: base %g must be finite and > 0", (double)p->base);
+  if (p->x2 && p->n_heads2 < 0)
+    return sf_fail(err, SF_ERR_ARG, "rotary: need n_heads2 >= 0, got %d", (int)p->n_heads2);
+  *nothing = p->n_tokens == 0 || p->n_heads + sf_rotary_heads2(p) == 0 || p->rot_dim == 0;
+  if (!*nothing && (!p->x || !p->positions))
+    return sf_fail(err, SF_ERR_ARG, "rotary: x and positions must be non-NULL");
   return SF_OK;
 }
