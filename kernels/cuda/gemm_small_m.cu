@@ -93,6 +93,13 @@ struct gemv_args {
   int64_t conv_obs;
 };
 
+/* Column col's conv channel, or -1 where the column is not the conv's. */
+template <typename TI, typename TO>
+__device__ __forceinline__ int64_t gemv_conv_channel(const gemv_args<TI, TO> &g, int64_t col) {
+  const int64_t ch = col - g.conv_col0;
+  return ch >= 0 && ch < g.conv_dim ? ch : -1;
+}
+
 /* The conv step's operands of column col (a writer thread's), asked of L1
  * early: its weights and bias (constants) before the wait, each row's state
  * (the previous step's) after it. Fire and forget; without this the
@@ -100,8 +107,8 @@ struct gemv_args {
 __device__ __forceinline__ void prefetch_l1(const void *p) { asm volatile("prefetch.global.L1 [%0];" ::"l"(p)); }
 template <typename TI, typename TO>
 __device__ __forceinline__ void gemv_conv_prefetch(const gemv_args<TI, TO> &g, int64_t col, bool state) {
-  const int64_t ch = col - g.conv_col0;
-  if (ch < 0 || ch >= g.conv_dim) return;
+  const int64_t ch = gemv_conv_channel(g, col);
+  if (ch < 0) return;
   const int W = g.conv_width;
   if (!state) {
     prefetch_l1(g.conv_w + ch * W);
@@ -121,8 +128,8 @@ __device__ __forceinline__ void gemv_conv_prefetch(const gemv_args<TI, TO> &g, i
 template <typename TI, typename TO>
 __device__ __forceinline__ void gemv_conv(const gemv_args<TI, TO> &g, int r, int64_t col, TO xt) {
   if constexpr (std::is_same<TI, TO>::value) {
-    const int64_t ch = col - g.conv_col0;
-    if (ch < 0 || ch >= g.conv_dim) return;
+    const int64_t ch = gemv_conv_channel(g, col);
+    if (ch < 0) return;
     const int W = g.conv_width;
     TI *st = g.conv_state ? g.conv_state + r * g.conv_sbs + ch * (W - 1) : nullptr;
     g.conv_out[r * g.conv_obs + ch] = sf_conv1d_update_channel<TI>(
