@@ -8,12 +8,12 @@
 #
 #   bash bench/decode-fusions.sh BUILD_DIR [SETTING...]
 # SETTING: a SCANFLASH_UNFUSED value, "-" for all fusions on. Default:
-#   - all norm_in conv dt_proj norm_pair,rotary_pair
+#   - all conv dt_proj norm_pair,rotary_pair
 set -uo pipefail
 build=${1:?usage: decode-fusions.sh BUILD_DIR [SETTING...]}
 shift
 settings=("$@")
-[ ${#settings[@]} -eq 0 ] && settings=(- all norm_in conv dt_proj norm_pair,rotary_pair)
+[ ${#settings[@]} -eq 0 ] && settings=(- all conv dt_proj norm_pair,rotary_pair)
 settings+=("${settings[0]}")
 OUT=${OUT:-./bench-out}/fusions
 mkdir -p "$OUT"

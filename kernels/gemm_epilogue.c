@@ -1,29 +1,10 @@
-/* The fused parts of sf_gemm_params (ops/basic.h: the norm of a before the
- * product; an activation or a Mamba conv update after it) run as the ops
- * they stand for, on whatever backend ctx is: what a backend does when it
- * has no fused kernel for a problem, and the cpu backend's definition of
- * the fused result. */
+/* The epilogues of sf_gemm_params (ops/basic.h: an activation, a Mamba conv
+ * update) run as the ops they stand for, on whatever backend ctx is: what a
+ * backend does when it has no fused kernel for a problem, and the cpu
+ * backend's definition of the fused result. */
 #include "ops/op_table.h"
 
-int sf_gemm_has_epilogue(const sf_gemm_params *p) {
-  return p->has_act || p->conv_update != NULL || p->norm_in != NULL;
-}
-
-/* Whether norm_in writes exactly a, one row per row of the product. */
-static sf_status check_norm_in(const sf_gemm_params *p, sf_error *err) {
-  const sf_norm_params *n = p->norm_in;
-  int64_t group;
-  SF_TRY(sf_norm_check(n, &group, err));
-  if (n->out != p->a || n->out_row_stride != p->lda || n->n_rows != p->m || n->d != p->k || n->dtype != p->dtype ||
-      n->weight2)
-    return sf_fail(err, SF_ERR_ARG,
-                   "gemm: the norm before the product must write a and only a (out %s a, out_row_stride %lld vs "
-                   "lda %lld, n_rows %lld vs m %lld, d %lld vs k %lld, dtype %s vs %s, %s second output)",
-                   n->out == p->a ? "=" : "!=", (long long)n->out_row_stride, (long long)p->lda,
-                   (long long)n->n_rows, (long long)p->m, (long long)n->d, (long long)p->k, sf_dtype_name(n->dtype),
-                   sf_dtype_name(p->dtype), n->weight2 ? "a" : "no");
-  return SF_OK;
-}
+int sf_gemm_has_epilogue(const sf_gemm_params *p) { return p->has_act || p->conv_update != NULL; }
 
 /* Whether conv_update's x is the view of c the contract asks for. */
 static sf_status check_conv_view(const sf_gemm_params *p, sf_error *err) {
@@ -51,7 +32,6 @@ sf_status sf_gemm_check_epilogue(const sf_gemm_params *p, sf_error *err) {
     return sf_fail(err, SF_ERR_ARG, "gemm: an activation epilogue (has_act) cannot be combined with accumulate");
   if (p->has_act && p->act != SF_ACT_GELU && p->act != SF_ACT_SILU && p->act != SF_ACT_SOFTPLUS)
     return sf_fail(err, SF_ERR_ARG, "gemm: unknown activation %d", (int)p->act);
-  if (p->norm_in) SF_TRY(check_norm_in(p, err));
   if (p->conv_update) return check_conv_view(p, err);
   return SF_OK;
 }
@@ -59,11 +39,9 @@ sf_status sf_gemm_check_epilogue(const sf_gemm_params *p, sf_error *err) {
 sf_status sf_gemm_unfused(sf_op_ctx *ctx, const sf_gemm_params *p,
                           sf_status (*plain)(sf_op_ctx *, const sf_gemm_params *, sf_error *), sf_error *err) {
   SF_TRY(sf_gemm_check_epilogue(p, err));
-  if (p->norm_in && ctx->ops->norm(ctx, p->norm_in, err) != SF_OK) return sf_fail_context(err, "gemm (its norm)");
   sf_gemm_params g = *p;
   g.has_act = 0;
   g.conv_update = NULL;
-  g.norm_in = NULL;
   SF_TRY(plain(ctx, &g, err));
   if (p->has_act && p->m > 0 && p->n > 0) {
     sf_activation_params a = {.kind = p->act, .dtype = p->out_dtype, .n_rows = p->m, .d = p->n, .x = p->c,

@@ -91,15 +91,6 @@ struct gemv_args {
   int64_t conv_sbs;
   TI *conv_out;
   int64_t conv_obs;
-  /* sf_gemm_params norm_in (norm_kind -1: none): a = norm(x) computed while
-   * staging a (needs stage_a); x is f32 where norm_x_f32. */
-  int norm_kind, norm_x_f32;
-  int64_t norm_group;
-  float norm_eps;
-  const void *norm_x;
-  int64_t norm_xs;
-  const TI *norm_z, *norm_w, *norm_b;
-  int64_t norm_zs;
 };
 
 /* Column col's conv channel, or -1 where the column is not the conv's. */
@@ -168,44 +159,6 @@ __device__ __forceinline__ void gemv_round(const uint4 (&wv)[U], int64_t i0, int
   }
 }
 
-/* Element i of row r of the norm's input: x, times SiLU(z) when gated. */
-template <typename TI, typename TO>
-__device__ __forceinline__ float gemv_norm_in(const gemv_args<TI, TO> &g, int r, int64_t i) {
-  const float x = g.norm_x_f32 ? sf_ld(static_cast<const float *>(g.norm_x) + r * g.norm_xs + i)
-                               : sf_ld(static_cast<const TI *>(g.norm_x) + r * g.norm_xs + i);
-  return g.norm_kind == SF_NORM_GATED_RMS ? x * sf_silu(sf_ld(g.norm_z + r * g.norm_zs + i)) : x;
-}
-
-/* Stage a = norm(x) (norm.cu's arithmetic, fp32 statistics per row or
- * group) into a_s as m rows of k elements. Every block normalises the rows
- * itself: the row is a few KiB, read from L2 twice or three times, where a
- * norm kernel of its own would cost the step a dependent launch. */
-template <typename TI, typename TO>
-__device__ void gemv_stage_norm(const gemv_args<TI, TO> &g, TI *a_s, int64_t k) {
-  __shared__ float scratch[32];
-  const int64_t group = g.norm_group;
-  for (int r = 0; r < g.m; r++) {
-    for (int64_t g0 = 0; g0 < k; g0 += group) {
-      float mean = 0.0f;
-      if (g.norm_kind == SF_NORM_LAYER) {
-        float t = 0.0f;
-        for (int64_t i = g0 + threadIdx.x; i < g0 + group; i += blockDim.x) t += gemv_norm_in(g, r, i);
-        mean = sf_block_sum(t, scratch) / (float)group;
-      }
-      float ss = 0.0f;
-      for (int64_t i = g0 + threadIdx.x; i < g0 + group; i += blockDim.x) {
-        const float c = gemv_norm_in(g, r, i) - mean;
-        ss += c * c;
-      }
-      const float inv = 1.0f / sqrtf(sf_block_sum(ss, scratch) / (float)group + g.norm_eps);
-      for (int64_t i = g0 + threadIdx.x; i < g0 + group; i += blockDim.x) {
-        const float v = (gemv_norm_in(g, r, i) - mean) * inv * sf_ldg(g.norm_w + i);
-        a_s[r * k + i] = sf_from_f<TI>(g.norm_b ? v + sf_ldg(g.norm_b + i) : v);
-      }
-    }
-  }
-}
-
 __device__ __forceinline__ float gemv_act(int act, float v) {
   if (act == SF_ACT_GELU) return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
   if (act == SF_ACT_SILU) return sf_silu(v);
@@ -237,11 +190,7 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(const gemv_args<T
   if (conv_writer) gemv_conv_prefetch(g, col, true);
   const uint4 *a = reinterpret_cast<const uint4 *>(g.a);
   int64_t ars = g.lda / 8;
-  if (g.norm_kind >= 0) {
-    gemv_stage_norm(g, reinterpret_cast<TI *>(a_s), k8 * 8);
-    __syncthreads();
-    a = a_s, ars = k8;
-  } else if (g.stage_a) {
+  if (g.stage_a) {
     for (int r = 0; r < g.m; r++)
       for (int64_t i = threadIdx.x; i < k8; i += blockDim.x) a_s[r * k8 + i] = a[r * ars + i];
     __syncthreads();
@@ -298,14 +247,6 @@ static sf_status launch_mu(sf_op_ctx *ctx, const sf_gemm_params *p, int split, s
   g.act = p->has_act ? (int)p->act : -1;
   const size_t a_bytes = (size_t)p->m * (size_t)p->k * sizeof(TI);
   g.stage_a = a_bytes <= GEMV_STAGE_MAX;
-  g.norm_kind = -1;
-  if (const sf_norm_params *nm = p->norm_in) { /* checked; gemv_applies saw it fits */
-    g.norm_kind = (int)nm->kind, g.norm_x_f32 = nm->x_f32, g.norm_eps = nm->eps;
-    g.norm_group = nm->kind == SF_NORM_GATED_RMS && nm->group_size > 0 ? nm->group_size : nm->d;
-    g.norm_x = nm->x, g.norm_xs = nm->x_row_stride, g.norm_w = (const TI *)nm->weight;
-    g.norm_b = nm->kind == SF_NORM_LAYER ? (const TI *)nm->bias : nullptr;
-    g.norm_z = (const TI *)nm->z, g.norm_zs = nm->z_row_stride;
-  }
   if (const sf_conv1d_update_params *cv = p->conv_update) { /* checked by sf_gemm_check_epilogue */
     g.conv_col0 = ((const char *)cv->x - (const char *)p->c) / (ptrdiff_t)sizeof(TO);
     g.conv_dim = cv->dim, g.conv_width = cv->width, g.conv_silu = cv->silu;
@@ -361,10 +302,6 @@ static int gemv_applies(const sf_gemm_params *p) {
   const sf_conv1d_update_params *cv = p->conv_update;
   if (cv && (cv->dim <= 0 || cv->width < 1 || !cv->weight || !cv->out || (cv->width > 1 && !cv->conv_state)))
     return 0; /* unfused: the conv1d_update op names what is wrong */
-  const sf_norm_params *nm = p->norm_in; /* checked by sf_gemm_check_epilogue */
-  if (nm && ((size_t)p->m * (size_t)p->k * sf_dtype_size(p->dtype) > GEMV_STAGE_MAX ||
-             (nm->x_f32 && nm->kind == SF_NORM_GATED_RMS)))
-    return 0; /* the rows do not fit in shared memory; or the norm op refuses it */
   return half && p->m >= 1 && p->m <= SF_CUDA_GEMV_MAX_M && p->n >= 1 && p->k >= 8 && p->k % 8 == 0 &&
          p->lda % 8 == 0 && aligned16(p->a) && p->ldw % 8 == 0 && aligned16(p->w) && p->n <= (int64_t)UINT32_MAX &&
          (p->out_dtype == p->dtype || p->out_dtype == SF_F32);

@@ -520,63 +520,6 @@ static void t_gemm_conv(sf_dtype dt0, int64_t m, int64_t n, int64_t k, int64_t c
   free(a), free(w), free(cw), free(cb), free(st), free(rc), free(ro), free(rs), free(gc), free(go), free(gs);
 }
 
-/* The norm before the product (sf_gemm_params norm_in): a = norm(x), then
- * c (+)= a . w^T. The cpu runs the norm op into a, then the product; the
- * cuda weight stream (one or two rows that fit in shared memory) normalises
- * x itself as it stages a, other shapes run the norm op first. The device
- * rounds a to dt where the cpu keeps it in f32, hence the output's
- * tolerance. Gated: x * SiLU(z) per group, x aliasing a (Mamba-2's norm
- * before out_proj); x_f32: an f32 residual stream (RMS and LayerNorm). */
-static void t_gemm_norm(sf_norm_kind kind, sf_dtype dt0, int64_t m, int64_t n, int64_t k, int64_t group, int x_f32,
-                        int acc) {
-  const sf_dtype dt = eff(dt0), odt = acc ? SF_F32 : dt;
-  const int gated = kind == SF_NORM_GATED_RMS;
-  begin_case();
-  const int64_t lda = k + 8, xs = gated ? lda : k + 16, zs = k + 24;
-  float *x = fvec(m * xs), *z = fvec(m * zs), *nw = fvec(k), *nb = fvec(k), *w = fvec(n * k), *c0 = fvec(m * n);
-  float *ra = fvec(m * lda), *rc = fvec(m * n), *gc = fvec(m * n);
-  fill_normal(x, m * xs, 2.0f, kind == SF_NORM_LAYER ? 0.5f : 0.0f), fill_normal(z, m * zs, 1.5f, 0.0f);
-  fill_normal(nw, k, 0.5f, 1.0f), fill_normal(nb, k, 0.2f, 0.0f), fill_normal(w, n * k, 0.05f, 0.0f);
-  fill_normal(c0, m * n, 1.0f, 0.0f);
-  round_as(x, m * xs, x_f32 ? SF_F32 : dt), round_as(z, m * zs, dt), round_as(nw, k, dt), round_as(nb, k, dt);
-  round_as(w, n * k, dt), round_as(c0, m * n, odt);
-  if (gated) memcpy(ra, x, (size_t)(m * lda) * sizeof(float));
-  else fill_nan(ra, m * lda);
-  if (acc) memcpy(rc, c0, (size_t)(m * n) * sizeof(float));
-  else fill_nan(rc, m * n);
-  sf_norm_params nm = {.kind = kind, .dtype = SF_F32, .n_rows = m, .d = k, .group_size = group, .eps = 1e-5f,
-                       .x = gated ? ra : x, .x_row_stride = xs, .z = gated ? z : NULL, .z_row_stride = zs,
-                       .weight = nw, .bias = kind == SF_NORM_LAYER ? nb : NULL, .out = ra, .out_row_stride = lda};
-  sf_gemm_params p = {.dtype = SF_F32, .out_dtype = SF_F32, .m = m, .n = n, .k = k, .a = ra, .lda = lda, .w = w,
-                      .ldw = k, .c = rc, .ldc = n, .accumulate = acc, .norm_in = &nm};
-  sf_error e = {0};
-  char shape[128];
-  snprintf(shape, sizeof shape, "m %lld n %lld k %lld %s norm%s%s%s", (long long)m, (long long)n, (long long)k,
-           kind == SF_NORM_RMS ? "rms" : kind == SF_NORM_LAYER ? "layer" : "gated", group ? " (groups)" : "",
-           x_f32 ? " x f32" : "", acc ? " +=" : "");
-  if (cpu_ok(C->gemm(&cctx, &p, &e), &e, "gemm + norm")) {
-    sf_gemm_params g = p;
-    sf_norm_params gn = nm;
-    g.dtype = gn.dtype = dt;
-    g.out_dtype = odt;
-    gn.x_f32 = x_f32;
-    g.a = gated ? dup_as(x, m * lda, dt) : dpoison(m * lda, dt);
-    gn.x = gated ? g.a : dup_as(x, m * xs, x_f32 ? SF_F32 : dt);
-    gn.out = (void *)g.a;
-    gn.z = gated ? dup_as(z, m * zs, dt) : NULL;
-    gn.weight = dup_as(nw, k, dt);
-    gn.bias = kind == SF_NORM_LAYER ? dup_as(nb, k, dt) : NULL;
-    g.w = dup_as(w, n * k, dt);
-    g.c = acc ? dup_as(c0, m * n, odt) : dpoison(m * n, odt);
-    g.norm_in = &gn;
-    gpu_ok(G->gemm(&gctx, &g, &e), &e, "gemm + norm");
-    fetch_as(gc, g.c, m * n, odt);
-    row("gemm", shape, dt, compare(gc, rc, m * n, etol_of(odt)), tol_of(odt));
-  }
-  arena_free();
-  free(x), free(z), free(nw), free(nb), free(w), free(c0), free(ra), free(rc), free(gc);
-}
-
 /* Random rotary inputs: x (n values, rounded to dt; ref a copy the cpu
  * rotates in place; got for the device's result) and n_tok positions up to
  * max_pos (the first one max_pos). */
@@ -1505,18 +1448,6 @@ int main(int argc, char **argv) {
   t_gemm_conv(SF_BF16, 1, 96, 64, 8, 40, 1, 1);
   t_gemm_act(SF_BF16, SF_BF16, 67, 130, 256, 1, 0, SF_ACT_GELU);
   t_gemm_act(SF_BF16, SF_BF16, 1, 77, 40, 1, 0, SF_ACT_SOFTPLUS);
-  /* the norm before the product: Mamba-1 in_proj (f32 residual), Mamba-2
-   * out_proj (gated, one and eight groups), Pythia qkv and fc_in (LayerNorm
-   * with bias), two rows; rows too long for shared memory and more rows than
-   * the weight stream takes (the norm op first) */
-  t_gemm_norm(SF_NORM_RMS, SF_BF16, 1, 8192, 2048, 0, 1, 0);
-  t_gemm_norm(SF_NORM_GATED_RMS, SF_BF16, 1, 2048, 4096, 0, 0, 1);
-  t_gemm_norm(SF_NORM_GATED_RMS, SF_BF16, 2, 1000, 4096, 512, 0, 1);
-  t_gemm_norm(SF_NORM_LAYER, SF_BF16, 1, 6144, 2048, 0, 1, 0);
-  t_gemm_norm(SF_NORM_LAYER, SF_F16, 2, 300, 1000, 0, 0, 1);
-  t_gemm_norm(SF_NORM_RMS, SF_BF16, 2, 64, 16384, 0, 1, 1);
-  t_gemm_norm(SF_NORM_LAYER, SF_BF16, 5, 640, 2048, 0, 1, 0);
-  t_gemm_norm(SF_NORM_GATED_RMS, SF_F16, 4, 96, 512, 128, 0, 0);
 
   t_rotary(SF_BF16, 29, 4, 64, 64, 4000);
   t_rotary(SF_F16, 17, 3, 128, 32, 1000000);

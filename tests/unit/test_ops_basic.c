@@ -392,66 +392,6 @@ static void test_gemm(void) {
   CHECK_FAILS(ops->gemm(&ctx, &p, &e_), SF_ERR_UNSUPPORTED, "gemm");
 }
 
-/* The norm before the product (sf_gemm_params norm_in): c = norm(x) . w^T
- * against the double references, a written as the norm's output (the cpu
- * runs the norm op into it), and the contract that the norm writes a. */
-static void run_gemm_norm(const char *what, sf_norm_kind kind, int64_t m, int64_t n, int64_t k, int64_t group) {
-  const int gated = kind == SF_NORM_GATED_RMS;
-  const int64_t lda = k + 2, xs = gated ? lda : k + 3, zs = k + 5, g = group ? group : k;
-  const float eps = 1e-5f;
-  float *x = fmalloc(m * xs), *z = fmalloc(m * zs), *nw = fmalloc(k), *nb = fmalloc(k), *w = fmalloc(n * k);
-  float *a = gated ? x : fmalloc(m * lda), *c = fmalloc(m * n);
-  double *ra = dmalloc(m * k), *rc = dmalloc(m * n);
-  fill_normal(x, m * xs, 2.0f, kind == SF_NORM_LAYER ? 3.0f : 0.0f), fill_normal(z, m * zs, 1.5f, 0);
-  fill_normal(nw, k, 0.5f, 1.0f), fill_normal(nb, k, 0.5f, 0), fill_normal(w, n * k, 0.2f, 0);
-  for (int64_t r = 0; r < m; r++) {
-    if (kind == SF_NORM_RMS) ref_rms_norm(x + r * xs, nw, k, eps, ra + r * k);
-    else if (kind == SF_NORM_LAYER) ref_layer_norm(x + r * xs, nw, nb, k, eps, ra + r * k);
-    else ref_gated_rms_norm(x + r * xs, z + r * zs, nw, k, g, eps, ra + r * k);
-  }
-  float *af = fmalloc(m * k);
-  for (int64_t i = 0; i < m * k; i++) af[i] = (float)ra[i];
-  ref_gemm(af, w, NULL, m, n, k, rc);
-  if (!gated) fill_const(a, m * lda, NAN);
-  fill_const(c, m * n, NAN);
-  sf_norm_params nm = {.kind = kind, .dtype = SF_F32, .n_rows = m, .d = k, .group_size = group, .eps = eps,
-                       .x = x, .x_row_stride = xs, .z = z, .z_row_stride = zs, .weight = nw,
-                       .bias = kind == SF_NORM_LAYER ? nb : NULL, .out = a, .out_row_stride = lda};
-  sf_gemm_params p = {.dtype = SF_F32, .out_dtype = SF_F32, .m = m, .n = n, .k = k, .a = a, .lda = lda, .w = w,
-                      .ldw = k, .c = c, .ldc = n, .norm_in = &nm};
-  sf_error err = {0};
-  CHECK_MSG(ops->gemm(&ctx, &p, &err) == SF_OK, "%s: %s", what, err.msg);
-  CHECK_CMP(what, compare_rows(c, n, rc, m, n), TOL_GEMM);
-  CHECK_CMP("  ...a, the norm's output", compare_rows(a, lda, ra, m, k), TOL_NORM);
-
-  /* The contract (ops/basic.h): the norm writes a, one row per row, k wide. */
-  sf_norm_params bad = nm;
-  p.norm_in = &bad;
-  bad.out = c;
-  CHECK_FAILS(ops->gemm(&ctx, &p, &e_), SF_ERR_ARG, "must write a");
-  bad = nm, bad.out_row_stride = lda + 1;
-  CHECK_FAILS(ops->gemm(&ctx, &p, &e_), SF_ERR_ARG, "must write a");
-  bad = nm, bad.n_rows = m + 1;
-  CHECK_FAILS(ops->gemm(&ctx, &p, &e_), SF_ERR_ARG, "must write a");
-  if (!gated) {
-    bad = nm, bad.d = k - 1;
-    CHECK_FAILS(ops->gemm(&ctx, &p, &e_), SF_ERR_ARG, "must write a");
-    bad = nm, bad.weight2 = nw, bad.out2 = af, bad.out2_row_stride = k;
-    CHECK_FAILS(ops->gemm(&ctx, &p, &e_), SF_ERR_ARG, "must write a");
-  }
-  bad = nm, bad.eps = -1.0f; /* the norm's own checks */
-  CHECK_FAILS(ops->gemm(&ctx, &p, &e_), SF_ERR_ARG, "norm");
-  free(x), free(z), free(nw), free(nb), free(w), free(c), free(ra), free(rc), free(af);
-  if (!gated) free(a);
-}
-
-static void test_gemm_norm(void) {
-  printf("gemm with the norm before it\n");
-  run_gemm_norm("gemm + rms norm m=1 (pre-norm block)", SF_NORM_RMS, 1, 40, 64, 0);
-  run_gemm_norm("gemm + layer norm m=3", SF_NORM_LAYER, 3, 17, 37, 0);
-  run_gemm_norm("gemm + gated rms norm m=2 group 16 (x is a)", SF_NORM_GATED_RMS, 2, 9, 48, 16);
-}
-
 /* ---------------------------------------------------------------- rotary */
 /* x is the q slice of a packed qkv [tokens, heads, 3, head_dim] (GPT-NeoX):
  * k and v slices must come out unchanged, q rotated per head. */
@@ -803,7 +743,6 @@ int main(void) {
   test_norm();
   test_norm_pair();
   test_gemm();
-  test_gemm_norm();
   test_rotary();
   test_rotary_pair();
   test_activation();

@@ -118,8 +118,7 @@ typedef enum sf_fusion {
   SF_FUSE_CONV = 2,         /* Mamba: the conv update in in_proj's epilogue */
   SF_FUSE_NORM_PAIR = 4,    /* Pythia: both LayerNorms of x in one call */
   SF_FUSE_ROTARY_PAIR = 8,  /* Pythia: rotary of q and k in one call */
-  SF_FUSE_NORM_IN = 16,     /* every norm but the last in the product that reads it */
-  SF_FUSE_ALL = 31
+  SF_FUSE_ALL = 15
 } sf_fusion;
 sf_status sf_engine_fusions(int *mask, sf_error *err);
 #define SF_FUSED(s, bit) (((s)->fused & (bit)) != 0)
@@ -195,12 +194,6 @@ sf_status sf_engine_gemm(sf_session *s, int64_t m, int64_t n, int64_t k, const v
 sf_gemm_params sf_engine_gemm_params(sf_session *s, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,
                                      const sf_tensor *w, const sf_tensor *bias, void *c, int64_t ldc, int residual);
 sf_status sf_engine_run_gemm(sf_session *s, const sf_gemm_params *g, const char *what, sf_error *err);
-
-/* Runs the norm n (errors with `what` as context) unless the session folds
- * it into g, the product that reads its output (SF_FUSE_NORM_IN: g->norm_in
- * = n, so n must live until g runs). */
-sf_status sf_engine_norm_before(sf_session *s, const sf_norm_params *n, sf_gemm_params *g, const char *what,
-                                sf_error *err);
 
 /* A norm of the residual stream's rows (rdt) into out (dt). */
 sf_norm_params sf_engine_norm_of_x(const sf_session *s, sf_norm_kind kind, const void *x, int64_t rows,

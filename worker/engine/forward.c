@@ -22,16 +22,6 @@ sf_status sf_engine_gemm(sf_session *s, int64_t m, int64_t n, int64_t k, const v
   return sf_engine_run_gemm(s, &g, what, err);
 }
 
-sf_status sf_engine_norm_before(sf_session *s, const sf_norm_params *n, sf_gemm_params *g, const char *what,
-                                sf_error *err) {
-  if (SF_FUSED(s, SF_FUSE_NORM_IN)) {
-    g->norm_in = n;
-    return SF_OK;
-  }
-  if (s->ops->norm(s->ctx, n, err) != SF_OK) return sf_fail_context(err, "%s", what);
-  return SF_OK;
-}
-
 sf_norm_params sf_engine_norm_of_x(const sf_session *s, sf_norm_kind kind, const void *x, int64_t rows,
                                    const sf_tensor *w, const sf_tensor *b, void *out) {
   const sf_model_config *c = &s->model->cfg;

@@ -1,6 +1,6 @@
 /* Which decode-step fusions a session uses (engine_internal.h sf_fusion).
  * All are on unless SCANFLASH_UNFUSED names them: a comma-separated list of
- * dt_proj, conv, norm_pair, rotary_pair, norm_in, or "all". The switch is
+ * dt_proj, conv, norm_pair, rotary_pair, or "all". The switch is
  * for measuring what each fusion is worth (bench/notes-decode.md); the
  * results are the same up to rounding either way. */
 #include <stdlib.h>
@@ -16,7 +16,6 @@ static const struct {
     {"conv", SF_FUSE_CONV},
     {"norm_pair", SF_FUSE_NORM_PAIR},
     {"rotary_pair", SF_FUSE_ROTARY_PAIR},
-    {"norm_in", SF_FUSE_NORM_IN},
 };
 
 sf_status sf_engine_fusions(int *mask, sf_error *err) {
@@ -32,7 +31,7 @@ sf_status sf_engine_fusions(int *mask, sf_error *err) {
       if (strlen(fusion_names[i].name) == len && !strncmp(p, fusion_names[i].name, len)) bit = fusion_names[i].bit;
     if (bit < 0 && len > 0)
       return sf_fail(err, SF_ERR_ARG,
-                     "SCANFLASH_UNFUSED=%s: unknown fusion '%.*s' (dt_proj, conv, norm_pair, rotary_pair, norm_in, all)",
+                     "SCANFLASH_UNFUSED=%s: unknown fusion '%.*s' (dt_proj, conv, norm_pair, rotary_pair, all)",
                      env, (int)len, p);
     if (bit > 0) *mask &= ~bit;
     p += len;

@@ -1,5 +1,5 @@
 /* One Mamba-1 block (mamba_ssm Block + Mamba mixer, as in MambaLMHeadModel):
- *   h = RMSNorm(x)                              (in in_proj where fused)
+ *   h = RMSNorm(x)
  *   [xs | z] = in_proj(h)                       (no bias)
  *   xc = SiLU(causal_conv1d(xs) + conv_bias)    (carries the conv state)
  *   [dt_low | B | C] = x_proj(xc)               (no bias)
@@ -28,7 +28,8 @@ sf_status sf_mamba1_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
   sf_status st = s->cp_st;
   sf_error ce;
 
-  const sf_norm_params n = sf_engine_norm_of_x(s, SF_NORM_RMS, s->x, rows, w->norm_w, NULL, s->h);
+  sf_norm_params n = sf_engine_norm_of_x(s, SF_NORM_RMS, s->x, rows, w->norm_w, NULL, s->h);
+  SF_LAYER_OP(st, s->ops->norm(s->ctx, &n, err), "norm");
   /* Decode's conv update runs in in_proj's epilogue where fused. */
   const sf_conv1d_update_params cvu = {
       .dtype = s->dt, .batch = s->batch, .dim = di, .width = c->d_conv, .silu = 1,
@@ -38,7 +39,6 @@ sf_status sf_mamba1_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
   const int conv_fused = pass->decode && SF_FUSED(s, SF_FUSE_CONV);
   sf_gemm_params in_proj = sf_engine_gemm_params(s, rows, 2 * di, d, s->h, d, w->in_proj_w, NULL, xz, 2 * di, 0);
   if (conv_fused) in_proj.conv_update = &cvu;
-  SF_LAYER_STEP(st, sf_engine_norm_before(s, &n, &in_proj, "norm", err));
   SF_LAYER_STEP(st, sf_engine_run_gemm(s, &in_proj, conv_fused ? "in_proj (with conv1d_update)" : "in_proj", err));
 
   int has_init = pass->has_initial_state;

@@ -7,8 +7,7 @@
  *   y = SSD(xs, dt, A, B, C, D, dt_bias, softplus, chunk_size)   (carries the state)
  *   y = RMSNorm(y * SiLU(z)) per group of d_inner / ng channels, times gate_norm_w
  *   x += out_proj(y)                                       (residual add in the GEMM)
- * Both norms run in the prologue of the product after them where fused
- * (SF_FUSE_NORM_IN). Decode: conv1d_update and ssd_update. Context-parallel prefill: the states
+ * Decode: conv1d_update and ssd_update. Context-parallel prefill: the states
  * arrive from the previous rank before the conv and leave for the next one
  * after the SSD (cp_mamba.h), as in mamba1.c. */
 #include <math.h>
@@ -31,7 +30,8 @@ sf_status sf_mamba2_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
   sf_status st = s->cp_st;
   sf_error ce;
 
-  const sf_norm_params n = sf_engine_norm_of_x(s, SF_NORM_RMS, s->x, rows, w->norm_w, NULL, s->h);
+  sf_norm_params n = sf_engine_norm_of_x(s, SF_NORM_RMS, s->x, rows, w->norm_w, NULL, s->h);
+  SF_LAYER_OP(st, s->ops->norm(s->ctx, &n, err), "norm");
   const void *z = zxbcdt, *xbc_in = sf_elem(zxbcdt, di, esz);
   /* Decode's conv update runs in in_proj's epilogue where fused. */
   const sf_conv1d_update_params cvu = {
@@ -42,7 +42,6 @@ sf_status sf_mamba2_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
   const int conv_fused = pass->decode && SF_FUSED(s, SF_FUSE_CONV);
   sf_gemm_params in_proj = sf_engine_gemm_params(s, rows, wproj, d, s->h, d, w->in_proj_w, NULL, zxbcdt, wproj, 0);
   if (conv_fused) in_proj.conv_update = &cvu;
-  SF_LAYER_STEP(st, sf_engine_norm_before(s, &n, &in_proj, "norm", err));
   SF_LAYER_STEP(st, sf_engine_run_gemm(s, &in_proj, conv_fused ? "in_proj (with conv1d_update)" : "in_proj", err));
 
   const void *dt = sf_elem(zxbcdt, 2 * di + 2 * gn, esz);
@@ -88,12 +87,11 @@ sf_status sf_mamba2_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
     }
   }
 
-  const sf_norm_params g = {.kind = SF_NORM_GATED_RMS, .dtype = s->dt, .n_rows = rows, .d = di,
-                            .group_size = di / c->n_groups, .eps = c->norm_eps, .x = y,
-                            .x_row_stride = di, .z = z, .z_row_stride = wproj,
-                            .weight = w->gate_norm_w->data, .out = y, .out_row_stride = di};
-  sf_gemm_params out_proj = sf_engine_gemm_params(s, rows, d, di, y, di, w->out_proj_w, NULL, s->x, d, 1);
-  SF_LAYER_STEP(st, sf_engine_norm_before(s, &g, &out_proj, "gated norm", err));
-  SF_LAYER_STEP(st, sf_engine_run_gemm(s, &out_proj, "out_proj", err));
+  sf_norm_params g = {.kind = SF_NORM_GATED_RMS, .dtype = s->dt, .n_rows = rows, .d = di,
+                      .group_size = di / c->n_groups, .eps = c->norm_eps, .x = y,
+                      .x_row_stride = di, .z = z, .z_row_stride = wproj,
+                      .weight = w->gate_norm_w->data, .out = y, .out_row_stride = di};
+  SF_LAYER_OP(st, s->ops->norm(s->ctx, &g, err), "gated norm");
+  SF_LAYER_STEP(st, sf_engine_gemm(s, rows, d, di, y, di, w->out_proj_w, NULL, s->x, d, 1, "out_proj", err));
   return st;
 }

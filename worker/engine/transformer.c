@@ -11,12 +11,9 @@
  *   mlp(u) = fc_out(GELU_exact(fc_in(u)))
  * Both residual adds are folded into the dense and fc_out GEMMs (accumulate,
  * with their biases), GELU into fc_in's (sf_gemm_params has_act: one kernel
- * a layer fewer in decode). Likewise LN1 and LN2 run in the prologues of
- * the GEMMs that read them (sf_gemm_params norm_in), else, with the
- * parallel residual, as one norm call; the rotary of q and k as one rotary
- * call (SCANFLASH_UNFUSED=norm_in,norm_pair,rotary_pair splits them). With
- * the parallel residual fc_in runs right after the qkv GEMM, before dense
- * adds into x, since LN2 is of the layer's input.
+ * a layer fewer in decode). Likewise LN1 and LN2 of a parallel-residual
+ * layer run as one norm call and the rotary of q and k as one rotary call
+ * (SCANFLASH_UNFUSED=norm_pair,rotary_pair splits them).
  * Context parallel (cp_attention.h): prefill stores the rank's zigzag share
  * in its cache and runs ring attention over the group; decode stores the
  * token where it is owned (d_cp_dec_len) and attends over the shards, the
@@ -45,16 +42,23 @@ static qkv_layout layout_of(const sf_model_config *c) {
   return q;
 }
 
-/* Parallel residual: LN1 (n1) and LN2 (n2) normalise the same x, so one
- * call takes the row statistics once and writes both (one kernel a layer
- * fewer in a decode step than two norms). */
-static sf_status layer_norm_pair(sf_session *s, const sf_norm_params *n1, const sf_norm_params *n2,
+static sf_status layer_norm(sf_session *s, int64_t rows, const sf_tensor *w, const sf_tensor *b,
+                            void *out, const char *what, sf_error *err) {
+  sf_norm_params n = sf_engine_norm_of_x(s, SF_NORM_LAYER, s->x, rows, w, b, out);
+  if (s->ops->norm(s->ctx, &n, err) != SF_OK) return sf_fail_context(err, "%s", what);
+  return SF_OK;
+}
+
+/* Parallel residual: LN1 (into s->h) and LN2 (into ln2) normalise the same
+ * x, so one call takes the row statistics once and writes both (one kernel a
+ * layer fewer in a decode step). */
+static sf_status layer_norm_pair(sf_session *s, int64_t rows, const sf_transformer_layer *w, void *ln2,
                                  sf_error *err) {
-  sf_norm_params n = *n1;
-  n.weight2 = n2->weight;
-  n.bias2 = n2->bias;
-  n.out2 = n2->out;
-  n.out2_row_stride = n2->out_row_stride;
+  sf_norm_params n = sf_engine_norm_of_x(s, SF_NORM_LAYER, s->x, rows, w->ln1_w, w->ln1_b, s->h);
+  n.weight2 = w->ln2_w->data;
+  n.bias2 = w->ln2_b ? w->ln2_b->data : NULL;
+  n.out2 = ln2;
+  n.out2_row_stride = n.out_row_stride;
   if (s->ops->norm(s->ctx, &n, err) != SF_OK)
     return sf_fail_context(err, "input_layernorm and post_attention_layernorm");
   return SF_OK;
@@ -100,21 +104,15 @@ sf_status sf_transformer_layer_forward(sf_session *s, const sf_pass *pass, int32
   const qkv_layout L = layout_of(c);
   sf_status st = s->cp_st;
 
-  const sf_norm_params n1 = sf_engine_norm_of_x(s, SF_NORM_LAYER, s->x, rows, w->ln1_w, w->ln1_b, s->h);
-  const sf_norm_params n2 = sf_engine_norm_of_x(s, SF_NORM_LAYER, s->x, rows, w->ln2_w, w->ln2_b, ln2);
-  sf_gemm_params qkv_gemm = sf_engine_gemm_params(s, rows, wqkv, d, s->h, d, w->qkv_w, w->qkv_b, qkv, wqkv, 0);
-  sf_gemm_params fc_in = {.dtype = s->dt, .out_dtype = s->dt, .m = rows, .n = c->d_ff, .k = d, .a = ln2, .lda = d,
-                          .w = w->fc_in_w->data, .ldw = d, .bias = w->fc_in_b ? w->fc_in_b->data : NULL, .c = ff,
-                          .ldc = c->d_ff, .has_act = 1, .act = SF_ACT_GELU};
-  if (c->parallel_residual && !SF_FUSED(s, SF_FUSE_NORM_IN) && SF_FUSED(s, SF_FUSE_NORM_PAIR)) {
-    SF_LAYER_STEP(st, layer_norm_pair(s, &n1, &n2, err));
+  if (c->parallel_residual && SF_FUSED(s, SF_FUSE_NORM_PAIR)) {
+    SF_LAYER_STEP(st, layer_norm_pair(s, rows, w, ln2, err));
   } else {
-    SF_LAYER_STEP(st, sf_engine_norm_before(s, &n1, &qkv_gemm, "input_layernorm", err));
+    SF_LAYER_STEP(st, layer_norm(s, rows, w->ln1_w, w->ln1_b, s->h, "input_layernorm", err));
     if (c->parallel_residual)
-      SF_LAYER_STEP(st, sf_engine_norm_before(s, &n2, &fc_in, "post_attention_layernorm", err));
+      SF_LAYER_STEP(st, layer_norm(s, rows, w->ln2_w, w->ln2_b, ln2, "post_attention_layernorm", err));
   }
-  SF_LAYER_STEP(st, sf_engine_run_gemm(s, &qkv_gemm, "query_key_value", err));
-  if (c->parallel_residual) SF_LAYER_STEP(st, sf_engine_run_gemm(s, &fc_in, "dense_h_to_4h and gelu", err));
+  SF_LAYER_STEP(st, sf_engine_gemm(s, rows, wqkv, d, s->h, d, w->qkv_w, w->qkv_b, qkv, wqkv, 0,
+                                   "query_key_value", err));
 
   void *q = sf_elem(qkv, L.q_off, esz), *k = sf_elem(qkv, L.k_off, esz);
   void *v = sf_elem(qkv, L.v_off, esz);
@@ -177,10 +175,12 @@ sf_status sf_transformer_layer_forward(sf_session *s, const sf_pass *pass, int32
   SF_LAYER_STEP(st, sf_engine_gemm(s, rows, d, wattn, attn, wattn, w->dense_w, w->dense_b, s->x, d, 1,
                                    "dense", err));
 
-  if (!c->parallel_residual) {
-    SF_LAYER_STEP(st, sf_engine_norm_before(s, &n2, &fc_in, "post_attention_layernorm", err));
-    SF_LAYER_STEP(st, sf_engine_run_gemm(s, &fc_in, "dense_h_to_4h and gelu", err));
-  }
+  if (!c->parallel_residual)
+    SF_LAYER_STEP(st, layer_norm(s, rows, w->ln2_w, w->ln2_b, ln2, "post_attention_layernorm", err));
+  sf_gemm_params fc_in = {.dtype = s->dt, .out_dtype = s->dt, .m = rows, .n = c->d_ff, .k = d, .a = ln2, .lda = d,
+                          .w = w->fc_in_w->data, .ldw = d, .bias = w->fc_in_b ? w->fc_in_b->data : NULL, .c = ff,
+                          .ldc = c->d_ff, .has_act = 1, .act = SF_ACT_GELU};
+  SF_LAYER_OP(st, s->ops->gemm(s->ctx, &fc_in, err), "dense_h_to_4h and gelu");
   SF_LAYER_STEP(st, sf_engine_gemm(s, rows, d, c->d_ff, ff, c->d_ff, w->fc_out_w, w->fc_out_b, s->x, d, 1,
                                    "dense_4h_to_h", err));
   return st;

@@ -79,13 +79,6 @@ typedef struct sf_gemm_params {
    * product. The same result as the two ops in turn (sf_gemm_unfused), one
    * kernel fewer in the step where a backend fuses it. */
   const struct sf_conv1d_update_params *conv_update;
-  /* And before, where non-NULL, the norm whose output is a (a pre-norm
-   * block's norm, Mamba-2's gated norm): its out must be a (out_row_stride
-   * = lda, n_rows = m, d = k, dtype = dtype, no second output). The product
-   * takes norm(x) for a; a backend may normalise each row as it loads it
-   * (a is then left unwritten: scratch) or run the norm op first
-   * (sf_gemm_unfused). A decode step's norm is one kernel fewer a layer. */
-  const struct sf_norm_params *norm_in;
 } sf_gemm_params;
 
 /* GPT-NeoX rotary on the first rot_dim channels of each head, in place:

@@ -71,11 +71,10 @@ struct sf_ops {
 extern const sf_ops sf_ops_cpu;
 sf_status sf_cpu_ctx_init(sf_op_ctx *ctx, int num_threads, sf_error *err);
 
-/* A gemm with fused parts (sf_gemm_params norm_in, has_act, conv_update)
- * run as ops on ctx: the norm into a, `plain` (the backend's gemm, called
- * without them), then the activation in place on c, then the conv update.
- * For backends, and shapes, without a fused kernel (kernels/gemm_epilogue.c).
- * "Epilogue" below names all three. */
+/* A gemm with an epilogue (sf_gemm_params has_act, conv_update) run as
+ * ops on ctx: `plain` (the backend's gemm, called without the epilogue),
+ * then the activation in place on c, then the conv update. For backends,
+ * and shapes, without a fused kernel (kernels/gemm_epilogue.c). */
 sf_status sf_gemm_unfused(sf_op_ctx *ctx, const sf_gemm_params *p,
                           sf_status (*plain)(sf_op_ctx *, const sf_gemm_params *, sf_error *), sf_error *err);
 /* The checks every backend makes of the epilogue fields (argument errors). */
