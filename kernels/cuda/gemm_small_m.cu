@@ -261,26 +261,22 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(const gemv_args<T
  * not registers (SF_CUDA_GEMV_RING_BYTES), the blocks of the next product
  * fit beside this one's and fill their rings while this one drains. After
  * the wait the block stages a; each warp waits for its next row's slot,
- * takes the dot products and refills the slot with its row spw further
- * on. The sums go to shared memory, and the block's threads then write
- * the columns together (gemv_store: its reads of c and of the conv state
- * overlap instead of queueing behind each row). A warp refills only slots it has
+ * takes the dot products, refills the slot with its row spw further on
+ * and writes the column (gemv_store). A warp refills only slots it has
  * read, so a slot's fills and reads alternate and one parity bit per use
  * tells them apart. The copy unit keeps up to 8 spw rows in flight per SM
  * with no registers held for them. */
 template <typename TI, typename TO, int M>
 __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_ring_kernel(const gemv_args<TI, TO> g, int spw) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  extern __shared__ __align__(128) uint4 ring[]; /* [8 spw][k8] weights, [M][k8] a, [8 spw] mbarriers, [rows][M] sums */
+  extern __shared__ __align__(128) uint4 ring[]; /* [8 spw][k8] weights, [M][k8] a, [8 spw] mbarriers */
   sf_pdl_release();
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, slots = GEMV_WARPS * spw;
   const int64_t k8 = g.k8, c0 = blockIdx.x * g.n / gridDim.x, rows = (blockIdx.x + 1) * g.n / gridDim.x - c0;
   uint4 *a_s = ring + (int64_t)slots * k8;
   const uint32_t row_bytes = (uint32_t)(k8 * 16);
   const uint32_t ring_at = (uint32_t)__cvta_generic_to_shared(ring);
-  uint64_t *bars = reinterpret_cast<uint64_t *>(a_s + M * k8);
-  float *sums = reinterpret_cast<float *>(bars + slots);
-  const uint32_t bar_at = (uint32_t)__cvta_generic_to_shared(bars);
+  const uint32_t bar_at = (uint32_t)__cvta_generic_to_shared(a_s + M * k8);
   /* Row j = warp + 8 t of the block goes to slot warp spw + t % spw. */
   auto fill = [&](int64_t t) {
     const uint32_t s = (uint32_t)(warp * spw + t % spw);
@@ -293,11 +289,11 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_ring_kernel(const gemv_a
     for (int64_t t = 0; t < spw && warp + GEMV_WARPS * t < rows; t++) fill(t);
   }
   const bool conv = g.conv_dim != 0;
-  if (conv)
-    for (int64_t j = threadIdx.x; j < rows; j += blockDim.x) gemv_conv_prefetch(g, c0 + j, false);
+  if (conv && lane == 0)
+    for (int64_t j = warp; j < rows; j += GEMV_WARPS) gemv_conv_prefetch(g, c0 + j, false);
   sf_pdl_wait();
-  if (conv)
-    for (int64_t j = threadIdx.x; j < rows; j += blockDim.x) gemv_conv_prefetch(g, c0 + j, true);
+  if (conv && lane == 0)
+    for (int64_t j = warp; j < rows; j += GEMV_WARPS) gemv_conv_prefetch(g, c0 + j, true);
   gemv_stage_a(g, a_s);
   __syncwarp(); /* lane 0's barrier init before the other lanes wait on them */
   for (int64_t t = 0; warp + GEMV_WARPS * t < rows; t++) {
@@ -330,13 +326,9 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_ring_kernel(const gemv_a
     for (int r = 0; r < M; r++) acc[r] = sf_warp_sum(acc[r]);
     if (lane == 0)
 #pragma unroll
-      for (int r = 0; r < M; r++) sums[(warp + GEMV_WARPS * t) * M + r] = acc[r];
+      for (int r = 0; r < M; r++)
+        if (r < g.m) gemv_store(g, r, c0 + warp + GEMV_WARPS * t, acc[r]);
   }
-  __syncthreads();
-  for (int64_t j = threadIdx.x; j < rows; j += blockDim.x)
-#pragma unroll
-    for (int r = 0; r < M; r++)
-      if (r < g.m) gemv_store(g, r, c0 + j, sums[j * M + r]);
 #endif
 }
 
@@ -386,8 +378,7 @@ template <typename TI, typename TO, int M>
 static sf_status launch_ring(sf_op_ctx *ctx, const sf_gemm_params *p, int spw, sf_error *err) {
   const gemv_args<TI, TO> g = gemv_args_of<TI, TO>(p, 1);
   const size_t row_bytes = (size_t)p->k * sizeof(TI), slots = (size_t)GEMV_WARPS * spw;
-  const int64_t rows = (p->n + sf_cuda_impl_of(ctx)->num_sms - 1) / sf_cuda_impl_of(ctx)->num_sms;
-  const size_t smem = slots * row_bytes + (size_t)M * row_bytes + slots * 8 + (size_t)rows * M * sizeof(float);
+  const size_t smem = slots * row_bytes + (size_t)M * row_bytes + slots * 8;
   SF_TRY(sf_cuda_smem_optin(ctx, (const void *)gemv_ring_kernel<TI, TO, M>, smem, "gemm (weight ring)", err));
   SF_CUDA_LAUNCH("gemv_ring_kernel", ctx, gemv_ring_kernel<TI, TO, M>, (unsigned)sf_cuda_impl_of(ctx)->num_sms,
                  GEMV_WARPS * 32, smem, g, spw);
