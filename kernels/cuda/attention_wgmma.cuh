@@ -1,5 +1,5 @@
 /* Device helpers of the Hopper attention prefill (attention_wgmma.cu):
- * TMA (cp.async.bulk.tensor), wgmma (sm_90a) and setmaxnreg as
+ * mbarriers, TMA (cp.async.bulk.tensor), wgmma (sm_90a) and setmaxnreg as
  * inline PTX, and the shared-memory matrix descriptors. CUDA C++, included
  * by attention_wgmma.cu only. Everything that emits an sm_90a-only
  * instruction is used only under __CUDA_ARCH_FEAT_SM90_ALL (the kernel body
@@ -20,7 +20,6 @@
 #include <stdint.h>
 
 #include "attention_mma.cuh"
-#include "mbarrier.cuh"
 
 /* ---- the host interface (attention.cu) ------------------------------------ */
 
@@ -42,6 +41,37 @@ sf_status sf_attn_wgmma(sf_op_ctx *ctx, const sf_attention_params *p, int varian
 
 namespace sf_wg {
 
+/* ---- mbarriers ----------------------------------------------------------- */
+
+__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+/* Makes the initialised barriers visible to the other threads and to the
+ * async proxy (the TMA unit completes transactions on them). */
+__device__ __forceinline__ void mbar_init_fence() {
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+/* Spins until the phase of parity `parity` has completed. A fresh barrier
+ * is in phase 0, so waiting for parity 1 returns at once (the producer's
+ * first pass over the empty barriers). */
+__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
+  uint32_t done;
+  do {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+  } while (!done);
+}
+
 /* ---- TMA ----------------------------------------------------------------- */
 
 __device__ __forceinline__ void tma_prefetch_map(const void *map) {
@@ -57,6 +87,10 @@ __device__ __forceinline__ void tma_load_4d(uint32_t dst, const void *map, uint3
       "l"((uint64_t)map), "r"(bar), "r"(c0), "r"(c1), "r"(c2), "r"(c3)
       : "memory");
 }
+/* Ordinary shared-memory stores of this thread become visible to the
+ * async proxy (wgmma operands, TMA) after this and a barrier. */
+__device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
 __device__ __forceinline__ void st_shared_v4(uint32_t addr, uint4 v) {
   asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
                : "memory");

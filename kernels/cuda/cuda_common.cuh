@@ -55,7 +55,6 @@ struct sf_cuda_impl {
   int num_sms;
   size_t smem_optin;             /* max dynamic shared memory per block */
   int pdl;                       /* launches may overlap their predecessor (sf_launch) */
-  size_t gemv_ring;              /* weight ring of the decode GEMV per block (gemm_small_m.cu); 0: off */
   struct sf_cuda_block *blocks;  /* live allocations of alloc (for mem_live) */
   size_t n_blocks, cap_blocks;
 };

@@ -113,18 +113,6 @@ static sf_status init_impl(sf_op_ctx *ctx, sf_cuda_impl *impl, int device, sf_er
   SF_CUDA_TRY(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
   const char *pdl_env = getenv("SCANFLASH_PDL");
   impl->pdl = major >= 9 && !(pdl_env && !strcmp(pdl_env, "0"));
-  /* The ring needs the bulk copy unit (sm_90); SCANFLASH_GEMV_RING_KB sizes
-   * it for comparisons (0: the one-warp-per-column kernel everywhere). */
-  impl->gemv_ring = major >= 9 ? SF_CUDA_GEMV_RING_BYTES : 0;
-  const char *ring_env = getenv("SCANFLASH_GEMV_RING_KB");
-  if (ring_env && *ring_env) {
-    char *end = NULL;
-    const long kb = strtol(ring_env, &end, 10);
-    if (*end || kb < 0 || kb > 200)
-      return sf_fail(err, SF_ERR_ARG, "SCANFLASH_GEMV_RING_KB=%s: want a whole number of KiB from 0 to 200",
-                     ring_env);
-    impl->gemv_ring = major >= 9 ? (size_t)kb * 1024 : 0;
-  }
   SF_CUDA_TRY(cudaStreamSynchronize(impl->stream));
 
   ctx->ops = &sf_ops_cuda;

@@ -31,10 +31,6 @@ void sf_cuda_graph_free(sf_op_ctx *ctx, void *graph);
  * (at 4 and 8 rows cuBLASLt was faster on an H100: 3.4 / 5.6 ms decode steps
  * of mamba-1.4b against 2.4 ms at 16 rows). */
 enum { SF_CUDA_GEMV_MAX_M = 2 };
-/* Its weight ring per block on sm_90 (SCANFLASH_GEMV_RING_KB overrides):
- * two blocks of two products fit on one SM together with the ring's rows
- * of a and the small kernels between them. */
-enum { SF_CUDA_GEMV_RING_BYTES = 96 * 1024 };
 /* *done = 0 when the shape or alignment does not suit it (cuBLASLt runs). */
 sf_status sf_cuda_gemm_small_m(sf_op_ctx *ctx, const sf_gemm_params *p, int *done, sf_error *err);
 /* The same kernel with its tuning chosen (bench_gemv): words = 16-byte loads

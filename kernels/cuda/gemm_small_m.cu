@@ -32,7 +32,6 @@
 #include <type_traits>
 
 #include "conv1d_update.cuh"
-#include "mbarrier.cuh"
 
 enum { GEMV_WARPS = 8, GEMV_STAGE_MAX = 48 * 1024 /* dynamic shared memory without opting in */ };
 
@@ -166,29 +165,6 @@ __device__ __forceinline__ float gemv_act(int act, float v) {
   return sf_softplus(v);
 }
 
-/* c[r, col] from its dot product v: + bias, + c (accumulate), the
- * activation, one rounding; then the conv step where col feeds it. */
-template <typename TI, typename TO>
-__device__ __forceinline__ void gemv_store(const gemv_args<TI, TO> &g, int r, int64_t col, float v) {
-  if (g.bias) v += sf_to_f<TI>(g.bias[col]);
-  TO *e = g.c + r * g.ldc + col;
-  if (g.accumulate) v += sf_to_f<TO>(*e);
-  if (g.act >= 0) v = gemv_act(g.act, v);
-  *e = sf_from_f<TO>(v);
-  if (g.conv_dim) gemv_conv(g, r, col, sf_from_f<TO>(v));
-}
-
-/* a's m rows (the predecessor's output: plain loads) into shared memory as
- * k8 words each, for all warps of the block. */
-template <typename TI, typename TO>
-__device__ __forceinline__ void gemv_stage_a(const gemv_args<TI, TO> &g, uint4 *a_s) {
-  const uint4 *a = reinterpret_cast<const uint4 *>(g.a);
-  const int64_t ars = g.lda / 8, k8 = g.k8;
-  for (int r = 0; r < g.m; r++)
-    for (int64_t i = threadIdx.x; i < k8; i += blockDim.x) a_s[r * k8 + i] = a[r * ars + i];
-  __syncthreads();
-}
-
 /* The weights are constants of the step, so the first round is loaded
  * before sf_pdl_wait; everything that reads a or c comes after it. a is
  * the predecessor's output, so it is read with plain loads (cuda_common.cuh
@@ -215,7 +191,9 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(const gemv_args<T
   const uint4 *a = reinterpret_cast<const uint4 *>(g.a);
   int64_t ars = g.lda / 8;
   if (g.stage_a) {
-    gemv_stage_a(g, a_s);
+    for (int r = 0; r < g.m; r++)
+      for (int64_t i = threadIdx.x; i < k8; i += blockDim.x) a_s[r * k8 + i] = a[r * ars + i];
+    __syncthreads();
     a = a_s, ars = k8;
   }
   float acc[M];
@@ -246,101 +224,29 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(const gemv_args<T
   }
   if (!live || slice != 0 || lane != 0) return;
 #pragma unroll
-  for (int r = 0; r < M; r++)
-    if (r < g.m) gemv_store(g, r, col, acc[r]);
+  for (int r = 0; r < M; r++) {
+    if (r >= g.m) break;
+    float v = acc[r];
+    if (g.bias) v += sf_to_f<TI>(g.bias[col]);
+    TO *e = g.c + r * g.ldc + col;
+    if (g.accumulate) v += sf_to_f<TO>(*e);
+    if (g.act >= 0) v = gemv_act(g.act, v);
+    *e = sf_from_f<TO>(v);
+    if (g.conv_dim) gemv_conv(g, r, col, sf_from_f<TO>(v));
+  }
 }
 
-/* ---- the ring kernel (sm_90) ---------------------------------------------
- *
- * One block per SM owns a contiguous range of output columns; warp w takes
- * its rows w, w + 8, ..., whose weights flow through the warp's ring of
- * `spw` row slots in shared memory, filled by the bulk copy unit
- * (cp.async.bulk; an mbarrier per slot counts the bytes in). Before
- * sf_pdl_wait the block fills every ring, so 8 spw rows a block are read
- * while the kernels before it run; and since they land in shared memory,
- * not registers (SF_CUDA_GEMV_RING_BYTES), the blocks of the next product
- * fit beside this one's and fill their rings while this one drains. After
- * the wait the block stages a; each warp waits for its next row's slot,
- * takes the dot products, refills the slot with its row spw further on
- * and writes the column (gemv_store). A warp refills only slots it has
- * read, so a slot's fills and reads alternate and one parity bit per use
- * tells them apart. The copy unit keeps up to 8 spw rows in flight per SM
- * with no registers held for them. */
-template <typename TI, typename TO, int M>
-__global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_ring_kernel(const gemv_args<TI, TO> g, int spw) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  extern __shared__ __align__(128) uint4 ring[]; /* [8 spw][k8] weights, [M][k8] a, [8 spw] mbarriers */
-  sf_pdl_release();
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, slots = GEMV_WARPS * spw;
-  const int64_t k8 = g.k8, c0 = blockIdx.x * g.n / gridDim.x, rows = (blockIdx.x + 1) * g.n / gridDim.x - c0;
-  uint4 *a_s = ring + (int64_t)slots * k8;
-  const uint32_t row_bytes = (uint32_t)(k8 * 16);
-  const uint32_t ring_at = (uint32_t)__cvta_generic_to_shared(ring);
-  const uint32_t bar_at = (uint32_t)__cvta_generic_to_shared(a_s + M * k8);
-  /* Row j = warp + 8 t of the block goes to slot warp spw + t % spw. */
-  auto fill = [&](int64_t t) {
-    const uint32_t s = (uint32_t)(warp * spw + t % spw);
-    sf_async::mbar_arrive_expect_tx(bar_at + 8 * s, row_bytes);
-    sf_async::bulk_load(ring_at + s * row_bytes, g.w + (c0 + warp + GEMV_WARPS * t) * g.ldw, row_bytes, bar_at + 8 * s);
-  };
-  if (lane == 0) {
-    for (int t = 0; t < spw; t++) sf_async::mbar_init(bar_at + 8 * (uint32_t)(warp * spw + t), 1);
-    sf_async::mbar_init_fence();
-    for (int64_t t = 0; t < spw && warp + GEMV_WARPS * t < rows; t++) fill(t);
-  }
-  const bool conv = g.conv_dim != 0;
-  if (conv && lane == 0)
-    for (int64_t j = warp; j < rows; j += GEMV_WARPS) gemv_conv_prefetch(g, c0 + j, false);
-  sf_pdl_wait();
-  if (conv && lane == 0)
-    for (int64_t j = warp; j < rows; j += GEMV_WARPS) gemv_conv_prefetch(g, c0 + j, true);
-  gemv_stage_a(g, a_s);
-  __syncwarp(); /* lane 0's barrier init before the other lanes wait on them */
-  for (int64_t t = 0; warp + GEMV_WARPS * t < rows; t++) {
-    const int s = warp * spw + (int)(t % spw);
-    sf_async::mbar_wait(bar_at + 8 * (uint32_t)s, (uint32_t)((t / spw) & 1));
-    const uint4 *wr = ring + (int64_t)s * k8;
-    float acc[M];
-#pragma unroll
-    for (int r = 0; r < M; r++) acc[r] = 0.0f;
-    for (int64_t i = lane; i < k8; i += 32) {
-      float wf[8];
-      unpack8<TI>(wr[i], wf);
-#pragma unroll
-      for (int r = 0; r < M; r++) {
-        if (r >= g.m) break;
-        float af[8];
-        unpack8<TI>(a_s[r * k8 + i], af);
-#pragma unroll
-        for (int e = 0; e < 8; e++) acc[r] = fmaf(wf[e], af[e], acc[r]);
-      }
-    }
-    /* Every lane has read the slot; the async proxy's refill is ordered
-     * after those reads. */
-    __syncwarp();
-    if (lane == 0 && warp + GEMV_WARPS * (t + spw) < rows) {
-      sf_async::fence_proxy_async();
-      fill(t + spw);
-    }
-#pragma unroll
-    for (int r = 0; r < M; r++) acc[r] = sf_warp_sum(acc[r]);
-    if (lane == 0)
-#pragma unroll
-      for (int r = 0; r < M; r++)
-        if (r < g.m) gemv_store(g, r, c0 + warp + GEMV_WARPS * t, acc[r]);
-  }
-#endif
-}
-
-/* The kernel's arguments from p. */
-template <typename TI, typename TO>
-static gemv_args<TI, TO> gemv_args_of(const sf_gemm_params *p, int split) {
+template <typename TI, typename TO, int M, int U>
+static sf_status launch_mu(sf_op_ctx *ctx, const sf_gemm_params *p, int split, sf_error *err) {
+  const int64_t cols_per_block = GEMV_WARPS / split;
+  const unsigned blocks = (unsigned)((p->n + cols_per_block - 1) / cols_per_block);
   gemv_args<TI, TO> g = {};
   g.m = (int)p->m, g.split = split, g.n = p->n, g.k8 = p->k / 8;
   g.a = (const TI *)p->a, g.lda = p->lda, g.w = (const TI *)p->w, g.ldw = p->ldw;
   g.bias = (const TI *)p->bias, g.c = (TO *)p->c, g.ldc = p->ldc, g.accumulate = p->accumulate;
   g.act = p->has_act ? (int)p->act : -1;
-  g.stage_a = (size_t)p->m * (size_t)p->k * sizeof(TI) <= GEMV_STAGE_MAX;
+  const size_t a_bytes = (size_t)p->m * (size_t)p->k * sizeof(TI);
+  g.stage_a = a_bytes <= GEMV_STAGE_MAX;
   if (const sf_conv1d_update_params *cv = p->conv_update) { /* checked by sf_gemm_check_epilogue */
     g.conv_col0 = ((const char *)cv->x - (const char *)p->c) / (ptrdiff_t)sizeof(TO);
     g.conv_dim = cv->dim, g.conv_width = cv->width, g.conv_silu = cv->silu;
@@ -348,40 +254,8 @@ static gemv_args<TI, TO> gemv_args_of(const sf_gemm_params *p, int split) {
     g.conv_state = (TI *)cv->conv_state, g.conv_sbs = cv->state_batch_stride;
     g.conv_out = (TI *)cv->out, g.conv_obs = cv->out_batch_stride;
   }
-  return g;
-}
-
-template <typename TI, typename TO, int M, int U>
-static sf_status launch_mu(sf_op_ctx *ctx, const sf_gemm_params *p, int split, sf_error *err) {
-  const int64_t cols_per_block = GEMV_WARPS / split;
-  const unsigned blocks = (unsigned)((p->n + cols_per_block - 1) / cols_per_block);
-  const gemv_args<TI, TO> g = gemv_args_of<TI, TO>(p, split);
   SF_CUDA_LAUNCH("gemv_kernel", ctx, gemv_kernel<TI, TO, M, U>, blocks, GEMV_WARPS * 32,
-                 g.stage_a ? (size_t)p->m * (size_t)p->k * sizeof(TI) : 0, g);
-  return SF_OK;
-}
-
-/* The ring kernel's slots a warp for p (0: it does not take p). It needs
- * the bulk copy unit and a ring of a row a warp at least; and enough
- * columns to give every SM two rows a warp, else the one-warp-per-column
- * kernel spreads the product wider. */
-static int gemv_ring_spw(sf_op_ctx *ctx, const sf_gemm_params *p) {
-  const sf_cuda_impl *impl = sf_cuda_impl_of(ctx);
-  const size_t row_bytes = (size_t)p->k * sf_dtype_size(p->dtype);
-  const int64_t spw = (int64_t)(impl->gemv_ring / row_bytes / GEMV_WARPS);
-  const int64_t rows_per_warp = (p->n + (int64_t)impl->num_sms * GEMV_WARPS - 1) / ((int64_t)impl->num_sms * GEMV_WARPS);
-  if (!impl->gemv_ring || spw < 1 || rows_per_warp < 2 || (size_t)p->m * row_bytes > GEMV_STAGE_MAX) return 0;
-  return (int)(spw < rows_per_warp ? spw : rows_per_warp);
-}
-
-template <typename TI, typename TO, int M>
-static sf_status launch_ring(sf_op_ctx *ctx, const sf_gemm_params *p, int spw, sf_error *err) {
-  const gemv_args<TI, TO> g = gemv_args_of<TI, TO>(p, 1);
-  const size_t row_bytes = (size_t)p->k * sizeof(TI), slots = (size_t)GEMV_WARPS * spw;
-  const size_t smem = slots * row_bytes + (size_t)M * row_bytes + slots * 8;
-  SF_TRY(sf_cuda_smem_optin(ctx, (const void *)gemv_ring_kernel<TI, TO, M>, smem, "gemm (weight ring)", err));
-  SF_CUDA_LAUNCH("gemv_ring_kernel", ctx, gemv_ring_kernel<TI, TO, M>, (unsigned)sf_cuda_impl_of(ctx)->num_sms,
-                 GEMV_WARPS * 32, smem, g, spw);
+                 g.stage_a ? a_bytes : 0, g);
   return SF_OK;
 }
 
@@ -413,12 +287,9 @@ static sf_status launch_m(sf_op_ctx *ctx, const sf_gemm_params *p, int u, int sp
   return launch_mu<TI, TO, M, 8>(ctx, p, split, err);
 }
 
-/* u 0: the ring kernel, split its slots a warp. */
 template <typename TI, typename TO>
 static sf_status launch(sf_op_ctx *ctx, const sf_gemm_params *p, int u, int split, sf_error *err) {
   static_assert(SF_CUDA_GEMV_MAX_M <= 2, "instantiate more row counts");
-  if (u == 0)
-    return p->m <= 1 ? launch_ring<TI, TO, 1>(ctx, p, split, err) : launch_ring<TI, TO, 2>(ctx, p, split, err);
   if (p->m <= 1) return launch_m<TI, TO, 1>(ctx, p, u, split, err);
   return launch_m<TI, TO, 2>(ctx, p, u, split, err);
 }
@@ -448,8 +319,6 @@ extern "C" sf_status sf_cuda_gemm_small_m(sf_op_ctx *ctx, const sf_gemm_params *
   *done = 0;
   if (!gemv_applies(p)) return SF_OK;
   *done = 1;
-  const int spw = gemv_ring_spw(ctx, p);
-  if (spw) return gemv_run(ctx, p, 0, spw, err);
   int words, split;
   gemv_choice(ctx, p->n, p->k / 8, &words, &split);
   return gemv_run(ctx, p, words, split, err);

@@ -1436,13 +1436,6 @@ int main(int argc, char **argv) {
   t_gemm(SF_BF16, SF_F32, 2, 37, 8192, 1, 1);
   t_gemm(SF_BF16, SF_F32, 1, 2048, 4096, 0, 1);
   t_gemm(SF_F16, SF_F16, 2, 4096, 128, 1, 0);
-  /* the weight ring (sm_90; at least two rows a warp on every SM): lm_head
-   * (many refills), out_proj (k 4096: a slot a warp, two rows, residual),
-   * fc_in with GELU, rows of 520 elements */
-  t_gemm(SF_BF16, SF_F32, 1, 20011, 2048, 0, 0);
-  t_gemm(SF_BF16, SF_F32, 2, 2200, 4096, 1, 1);
-  t_gemm_act(SF_BF16, SF_BF16, 1, 8192, 2048, 1, 0, SF_ACT_GELU);
-  t_gemm(SF_F16, SF_F16, 2, 3001, 520, 1, 0);
   /* activation epilogue: in the weight stream, and the op after the product */
   t_gemm_act(SF_BF16, SF_BF16, 1, 1003, 2048, 1, 0, SF_ACT_GELU);
   t_gemm_act(SF_BF16, SF_BF16, 2, 517, 1024, 0, 0, SF_ACT_GELU);
