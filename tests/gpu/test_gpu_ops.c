@@ -10,6 +10,7 @@
  * count of elements outside |out - ref| <= etol (|ref| + rms(ref)); NaN never
  * passes. Tolerances (rel / per element): bf16 1e-2 / 4e-2, f16 2e-3 / 8e-3,
  * f32 1e-4 / 1e-3; fp32 states and log-sum-exps 1e-4 / 1e-3; copies exact.
+ * Attention outputs get u(dt) max|v| more per element (p_rounding).
  *
  * Usage: test_gpu_ops [--small] [--cpu-selfcheck]
  *   --small          only the small cases (for compute-sanitizer); also
@@ -174,8 +175,9 @@ typedef struct res {
   double rms;              /* of the reference */
 } res;
 
-/* Where ref is NaN the op must leave the element untouched (still NaN). */
-static res compare(const float *got, const float *ref, int64_t n, double etol) {
+/* Where ref is NaN the op must leave the element untouched (still NaN).
+ * An element passes within etol (|ref| + rms(ref)) + atol. */
+static res compare_abs(const float *got, const float *ref, int64_t n, double etol, double atol) {
   res r = {0, 0, 0, 0, 0, -1, 0, 0, 0, 0};
   double num = 0, den = 0;
   for (int64_t i = 0; i < n; i++) {
@@ -196,7 +198,7 @@ static res compare(const float *got, const float *ref, int64_t n, double etol) {
       continue;
     }
     num += (g - e) * (g - e);
-    const double excess = fabs(g - e) / (etol * (fabs(e) + rms));
+    const double excess = fabs(g - e) / (etol * (fabs(e) + rms) + atol);
     if (excess > 1.0) {
       r.wrong++;
       if (excess > r.worst_excess) r.worst = i, r.worst_got = g, r.worst_ref = e, r.worst_excess = excess;
@@ -206,6 +208,25 @@ static res compare(const float *got, const float *ref, int64_t n, double etol) {
   r.rel = den > 0 ? sqrt(num / den) : sqrt(num);
   if (r.nans) r.rel = NAN;
   return r;
+}
+
+static res compare(const float *got, const float *ref, int64_t n, double etol) {
+  return compare_abs(got, ref, n, etol, 0.0);
+}
+
+/* The tensor-core attention rounds P to dt before P . V, as FlashAttention
+ * does: that alone moves an output by up to u(dt) max|v| (u the unit
+ * roundoff) however small the output is, so the per-element bound of an
+ * attention output has that much more. Seen without it (seed
+ * 404692036098): one element of 1.1M, a near-zero output (-0.00067, rms of
+ * the outputs 0.097) of a row led by few keys, came out -0.0053 in every
+ * variant alike, 1.2x the relative bound. */
+static double p_rounding(sf_dtype dt, const float *v, int64_t n) {
+  const double u = dt == SF_BF16 ? 0x1p-8 : dt == SF_F16 ? 0x1p-11 : 0.0;
+  double vmax = 0.0;
+  for (int64_t i = 0; i < n; i++)
+    if (!isnan(v[i]) && fabs(v[i]) > vmax) vmax = fabs(v[i]);
+  return u * vmax;
 }
 
 static void row(const char *op, const char *shape, sf_dtype dt, res r, double tol) {
@@ -767,7 +788,8 @@ static void t_attention(int naive, sf_dtype dt0, int batch, const int32_t *lens,
     gpu_ok(naive ? G->attention_naive(&gctx, &g, &e) : G->attention(&gctx, &g, &e), &e, op);
     fetch_as(go, g.out, no, dt);
     fetch_as(gl, g.lse, nl, SF_F32);
-    row(op, shape, dt, compare(go, ro, no, etol_of(dt)), tol_of(dt));
+    const double p_tol = p_rounding(dt, v, nc);
+    row(op, shape, dt, compare_abs(go, ro, no, etol_of(dt), p_tol), tol_of(dt));
     row(op, "  ...its lse", SF_F32, compare(gl, rl, nl, ETOL_STATE), TOL_STATE);
     /* Every tensor-core variant of the cuda backend on the same inputs (the
      * op runs one of them; the others are kept for tuning). */
@@ -787,7 +809,7 @@ static void t_attention(int naive, sf_dtype dt0, int batch, const int32_t *lens,
       snprintf(vshape, sizeof vshape, "  ...%s variant %dx%d, %d warps, flags %d%s",
                (info[3] & 4) ? "wgmma" : "mma.sync", info[0], info[1], info[2], info[3],
                info[4] ? " (the op's)" : "");
-      row(vop, vshape, dt, compare(go, ro, no, etol_of(dt)), tol_of(dt));
+      row(vop, vshape, dt, compare_abs(go, ro, no, etol_of(dt), p_tol), tol_of(dt));
       row(vop, "  ...its lse", SF_F32, compare(gl, rl, nl, ETOL_STATE), TOL_STATE);
     }
   }
