@@ -131,33 +131,6 @@ __device__ __forceinline__ void sf_pdl_release() {
 #endif
 }
 
-/* This block's share of an L2 prefetch hint (ops/types.h sf_prefetch), by
- * the bulk copy unit: thread 0 of each block issues one
- * cp.async.bulk.prefetch per 32 KiB of its share and goes on (nothing
- * waits for the data). Called by a kernel after sf_pdl_wait(): its
- * predecessors' weight streams have drained by then, so the fetch fills
- * memory bandwidth they would otherwise have shared. sm_90; a no-op before. */
-__device__ __forceinline__ void sf_prefetch_share(const sf_prefetch &pf) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  if (!pf.ptr || threadIdx.x != 0 || threadIdx.y != 0 || threadIdx.z != 0) return;
-  const uintptr_t p0 = ((uintptr_t)pf.ptr + 15) & ~(uintptr_t)15; /* the unit takes 16-byte units */
-  const uintptr_t skip = p0 - (uintptr_t)pf.ptr;
-  if (pf.bytes <= skip) return;
-  const uint64_t units = (pf.bytes - skip) / 16;
-  const uint64_t blocks = (uint64_t)gridDim.x * gridDim.y * gridDim.z;
-  const uint64_t b = blockIdx.x + (uint64_t)gridDim.x * (blockIdx.y + (uint64_t)gridDim.y * blockIdx.z);
-  const uint64_t per = (units + blocks - 1) / blocks;
-  const uint64_t u1 = units < (b + 1) * per ? units : (b + 1) * per;
-  for (uint64_t u = b * per; u < u1; u += 2048) {
-    const uint64_t n = u1 - u < 2048 ? u1 - u : 2048;
-    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p0 + 16 * u), "r"((unsigned)(16 * n))
-                 : "memory");
-  }
-#else
-  (void)pf;
-#endif
-}
-
 template <typename... Params, typename... Args>
 static inline cudaError_t sf_launch(sf_op_ctx *ctx, void (*kernel)(Params...), dim3 grid, dim3 block,
                                     size_t smem, Args... args) {

@@ -91,7 +91,6 @@ struct gemv_args {
   int64_t conv_sbs;
   TI *conv_out;
   int64_t conv_obs;
-  sf_prefetch prefetch; /* later ops' bytes, asked of L2 after the wait */
 };
 
 /* Column col's conv channel, or -1 where the column is not the conv's. */
@@ -188,7 +187,6 @@ __global__ void __launch_bounds__(GEMV_WARPS * 32) gemv_kernel(const gemv_args<T
   const bool conv_writer = g.conv_dim && live && slice == 0 && lane == 0;
   if (conv_writer) gemv_conv_prefetch(g, col, false);
   sf_pdl_wait();
-  sf_prefetch_share(g.prefetch);
   if (conv_writer) gemv_conv_prefetch(g, col, true);
   const uint4 *a = reinterpret_cast<const uint4 *>(g.a);
   int64_t ars = g.lda / 8;
@@ -247,7 +245,6 @@ static sf_status launch_mu(sf_op_ctx *ctx, const sf_gemm_params *p, int split, s
   g.a = (const TI *)p->a, g.lda = p->lda, g.w = (const TI *)p->w, g.ldw = p->ldw;
   g.bias = (const TI *)p->bias, g.c = (TO *)p->c, g.ldc = p->ldc, g.accumulate = p->accumulate;
   g.act = p->has_act ? (int)p->act : -1;
-  g.prefetch = p->prefetch;
   const size_t a_bytes = (size_t)p->m * (size_t)p->k * sizeof(TI);
   g.stage_a = a_bytes <= GEMV_STAGE_MAX;
   if (const sf_conv1d_update_params *cv = p->conv_update) { /* checked by sf_gemm_check_epilogue */

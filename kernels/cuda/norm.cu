@@ -14,11 +14,10 @@ __global__ void norm_kernel(int kind, int64_t n_rows, int64_t d, int64_t group, 
                             const TX *x, int64_t xs, const T *z, int64_t zs,
                             const T *__restrict__ w, const T *__restrict__ b, T *out, int64_t os,
                             const T *__restrict__ w2, const T *__restrict__ b2, T *__restrict__ out2,
-                            int64_t os2, sf_prefetch pf) {
+                            int64_t os2) {
   __shared__ float scratch[32];
   sf_pdl_release();
   sf_pdl_wait();
-  sf_prefetch_share(pf);
   for (int64_t r = blockIdx.x; r < n_rows; r += gridDim.x) {
     const TX *xr = x + r * xs;
     T *orow = out + r * os;
@@ -76,7 +75,7 @@ static sf_status launch_x(sf_op_ctx *ctx, const sf_norm_params *p, int64_t group
                  p->eps, (const TX *)p->x, p->x_row_stride, (const T *)p->z, p->z_row_stride, (const T *)p->weight,
                  (const T *)(layer ? p->bias : NULL), (T *)p->out, p->out_row_stride,
                  (const T *)(two ? p->weight2 : NULL), (const T *)(layer && two ? p->bias2 : NULL),
-                 (T *)(two ? p->out2 : NULL), p->out2_row_stride, p->prefetch);
+                 (T *)(two ? p->out2 : NULL), p->out2_row_stride);
   return SF_OK;
 }
 

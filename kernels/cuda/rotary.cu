@@ -10,7 +10,7 @@
 template <typename T>
 __global__ void rotary_kernel(int64_t n_tokens, int n_heads, int rot_dim, double log_base, T *x,
                               int64_t ts, int64_t hs, const int32_t *__restrict__ positions, T *x2,
-                              int n_heads2, int64_t hs2, sf_prefetch pf) {
+                              int n_heads2, int64_t hs2) {
   sf_pdl_release();
   extern __shared__ double inv_freq[]; /* [rot_dim / 2] */
   const int h = rot_dim / 2;
@@ -19,7 +19,6 @@ __global__ void rotary_kernel(int64_t n_tokens, int n_heads, int rot_dim, double
     inv_freq[i] = exp(-log_base * (2.0 * i / (double)rot_dim));
   __syncthreads();
   sf_pdl_wait();
-  sf_prefetch_share(pf);
   const int pairs = (n_heads + n_heads2) * h;
   for (int64_t t = blockIdx.x; t < n_tokens; t += gridDim.x) {
     const double pos = (double)__ldg(positions + t);
@@ -45,7 +44,7 @@ static sf_status launch(sf_op_ctx *ctx, const sf_rotary_params *p, sf_error *err
   const unsigned blocks = sf_grid_for(p->n_tokens, 1, 1 << 18);
   SF_CUDA_LAUNCH("rotary_kernel", ctx, rotary_kernel<T>, blocks, threads, sizeof(double) * (p->rot_dim / 2),
                  p->n_tokens, p->n_heads, p->rot_dim, log((double)p->base), (T *)p->x, p->x_token_stride,
-                 p->x_head_stride, p->positions, (T *)p->x2, heads2, p->x2_head_stride, p->prefetch);
+                 p->x_head_stride, p->positions, (T *)p->x2, heads2, p->x2_head_stride);
   return SF_OK;
 }
 

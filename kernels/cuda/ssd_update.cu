@@ -17,10 +17,9 @@ __global__ void ssd_update_kernel(int head_dim, int heads_per_group, int d_state
                                   int softplus, float dt_min, float dt_max, const float *__restrict__ A,
                                   const T *Bm, int64_t Bbs, const T *Cm, int64_t Cbs,
                                   const float *__restrict__ D, const T *z, int64_t zbs, float *state,
-                                  int64_t sbs, T *out, int64_t obs, sf_prefetch pf) {
+                                  int64_t sbs, T *out, int64_t obs) {
   sf_pdl_release();
   sf_pdl_wait();
-  sf_prefetch_share(pf);
   const int b = blockIdx.z, h = blockIdx.y;
   const int pch = blockIdx.x * blockDim.x + threadIdx.x;
   if (pch >= head_dim) return;
@@ -52,10 +51,9 @@ __global__ void __launch_bounds__(128) ssd_update_vec_kernel(
     int64_t dtbs, const float *__restrict__ dt_bias, int softplus, float dt_min, float dt_max,
     const float *__restrict__ A, const T *Bm, int64_t Bbs, const T *Cm, int64_t Cbs,
     const float *__restrict__ D, const T *z, int64_t zbs, float *state, int64_t sbs, T *out,
-    int64_t obs, sf_prefetch pf) {
+    int64_t obs) {
   sf_pdl_release();
   sf_pdl_wait();
-  sf_prefetch_share(pf);
   const int b = blockIdx.z, h = blockIdx.y, warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int lpr = 1 << lg_lpr, sub = lane & (lpr - 1), rsub = lane >> lg_lpr, rpi = 32 >> lg_lpr;
   const int row0 = (blockIdx.x * 4 + warp) * (SSDU_ROUNDS * rpi);
@@ -127,7 +125,7 @@ static sf_status launch(sf_op_ctx *ctx, const sf_ssd_update_params *p, sf_error 
   p->head_dim, p->n_heads / p->n_groups, p->d_state, lg_lpr, (const T *)p->x, p->x_batch_stride, (const T *)p->dt, \
       p->dt_batch_stride, p->dt_bias, p->dt_softplus, p->dt_min, p->dt_max, p->A, (const T *)p->B,                \
       p->B_batch_stride, (const T *)p->C, p->C_batch_stride, p->D, (const T *)p->z, p->z_batch_stride, p->state,   \
-      p->state_batch_stride, (T *)p->out, p->out_batch_stride, p->prefetch
+      p->state_batch_stride, (T *)p->out, p->out_batch_stride
     if (lg > 5)
       SF_CUDA_LAUNCH("ssd_update_vec_kernel", ctx, ssd_update_vec_kernel<T, 2>, grid, 128, 0, SSDU_ARGS);
     else
@@ -141,7 +139,7 @@ static sf_status launch(sf_op_ctx *ctx, const sf_ssd_update_params *p, sf_error 
                  p->n_heads / p->n_groups, p->d_state, (const T *)p->x, p->x_batch_stride, (const T *)p->dt,
                  p->dt_batch_stride, p->dt_bias, p->dt_softplus, p->dt_min, p->dt_max, p->A, (const T *)p->B,
                  p->B_batch_stride, (const T *)p->C, p->C_batch_stride, p->D, (const T *)p->z, p->z_batch_stride,
-                 p->state, p->state_batch_stride, (T *)p->out, p->out_batch_stride, p->prefetch);
+                 p->state, p->state_batch_stride, (T *)p->out, p->out_batch_stride);
   return SF_OK;
 }
 

@@ -80,7 +80,6 @@ struct sf_session {
    * captured, every later one replays it. */
   int graphs;               /* allowed (sf_session_set_graphs) */
   int fused;                /* sf_fusion bits in use (sf_engine_fusions) */
-  size_t prefetch_next;     /* sf_engine_prefetch_next */
   int eager_steps;          /* decode steps run without the graph so far */
   void *decode_graph;
   void *graph_workspace;    /* ctx->workspace when it was captured */
@@ -119,13 +118,9 @@ typedef enum sf_fusion {
   SF_FUSE_CONV = 2,         /* Mamba: the conv update in in_proj's epilogue */
   SF_FUSE_NORM_PAIR = 4,    /* Pythia: both LayerNorms of x in one call */
   SF_FUSE_ROTARY_PAIR = 8,  /* Pythia: rotary of q and k in one call */
-  SF_FUSE_PREFETCH = 16,    /* L2 prefetch hints of the next large weights (sf_engine_prefetch) */
-  SF_FUSE_ALL = 31
+  SF_FUSE_ALL = 15
 } sf_fusion;
 sf_status sf_engine_fusions(int *mask, sf_error *err);
-/* How much of the next layer's first product the last product of a layer
- * asks L2 for (SCANFLASH_PREFETCH_NEXT_MB, default below), in bytes. */
-sf_status sf_engine_prefetch_next(size_t *bytes, sf_error *err);
 #define SF_FUSED(s, bit) (((s)->fused & (bit)) != 0)
 
 /* One forward pass: rows token-major rows in the scratch (the GEMMs' m).
@@ -199,15 +194,6 @@ sf_status sf_engine_gemm(sf_session *s, int64_t m, int64_t n, int64_t k, const v
 sf_gemm_params sf_engine_gemm_params(sf_session *s, int64_t m, int64_t n, int64_t k, const void *a, int64_t lda,
                                      const sf_tensor *w, const sf_tensor *bias, void *c, int64_t ldc, int residual);
 sf_status sf_engine_run_gemm(sf_session *s, const sf_gemm_params *g, const char *what, sf_error *err);
-
-/* The L2 prefetch hint (ops/types.h sf_prefetch) of the first max_bytes
- * of weight w (SIZE_MAX: all of it), for the op of a decode step that runs while
- * w's product waits on small kernels; none for prefill (its products are
- * compute-bound), without w, or with SF_FUSE_PREFETCH off. */
-sf_prefetch sf_engine_prefetch(const sf_session *s, const sf_pass *pass, const sf_tensor *w, size_t max_bytes);
-/* The weight of the first product after layer `layer` (the next layer's
- * in_proj or qkv, or the lm head after the last layer). */
-const sf_tensor *sf_engine_next_weight(const sf_session *s, int32_t layer);
 
 /* A norm of the residual stream's rows (rdt) into out (dt). */
 sf_norm_params sf_engine_norm_of_x(const sf_session *s, sf_norm_kind kind, const void *x, int64_t rows,

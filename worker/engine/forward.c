@@ -22,27 +22,6 @@ sf_status sf_engine_gemm(sf_session *s, int64_t m, int64_t n, int64_t k, const v
   return sf_engine_run_gemm(s, &g, what, err);
 }
 
-sf_prefetch sf_engine_prefetch(const sf_session *s, const sf_pass *pass, const sf_tensor *w, size_t max_bytes) {
-  sf_prefetch pf = {0};
-  if (!pass->decode || !w || !SF_FUSED(s, SF_FUSE_PREFETCH)) return pf;
-  const size_t bytes = (size_t)sf_tensor_numel(w) * sf_dtype_size(w->dtype);
-  pf.ptr = w->data;
-  pf.bytes = max_bytes < bytes ? max_bytes : bytes;
-  if (!pf.bytes) pf.ptr = NULL;
-  return pf;
-}
-
-const sf_tensor *sf_engine_next_weight(const sf_session *s, int32_t layer) {
-  const sf_model *m = s->model;
-  if (layer + 1 >= m->cfg.n_layers) return m->lm_head;
-  switch (m->cfg.arch) {
-    case SF_ARCH_MAMBA1: return m->mamba1[layer + 1].in_proj_w;
-    case SF_ARCH_MAMBA2: return m->mamba2[layer + 1].in_proj_w;
-    case SF_ARCH_TRANSFORMER: return m->transformer[layer + 1].qkv_w;
-  }
-  return NULL;
-}
-
 sf_norm_params sf_engine_norm_of_x(const sf_session *s, sf_norm_kind kind, const void *x, int64_t rows,
                                    const sf_tensor *w, const sf_tensor *b, void *out) {
   const sf_model_config *c = &s->model->cfg;

@@ -1,6 +1,6 @@
 /* Which decode-step fusions a session uses (engine_internal.h sf_fusion).
  * All are on unless SCANFLASH_UNFUSED names them: a comma-separated list of
- * dt_proj, conv, norm_pair, rotary_pair, prefetch, or "all". The switch is
+ * dt_proj, conv, norm_pair, rotary_pair, or "all". The switch is
  * for measuring what each fusion is worth (bench/notes-decode.md); the
  * results are the same up to rounding either way. */
 #include <stdlib.h>
@@ -16,7 +16,6 @@ static const struct {
     {"conv", SF_FUSE_CONV},
     {"norm_pair", SF_FUSE_NORM_PAIR},
     {"rotary_pair", SF_FUSE_ROTARY_PAIR},
-    {"prefetch", SF_FUSE_PREFETCH},
 };
 
 sf_status sf_engine_fusions(int *mask, sf_error *err) {
@@ -32,26 +31,11 @@ sf_status sf_engine_fusions(int *mask, sf_error *err) {
       if (strlen(fusion_names[i].name) == len && !strncmp(p, fusion_names[i].name, len)) bit = fusion_names[i].bit;
     if (bit < 0 && len > 0)
       return sf_fail(err, SF_ERR_ARG,
-                     "SCANFLASH_UNFUSED=%s: unknown fusion '%.*s' (dt_proj, conv, norm_pair, rotary_pair, prefetch, all)",
+                     "SCANFLASH_UNFUSED=%s: unknown fusion '%.*s' (dt_proj, conv, norm_pair, rotary_pair, all)",
                      env, (int)len, p);
     if (bit > 0) *mask &= ~bit;
     p += len;
     if (*p == ',') p++;
   }
-  return SF_OK;
-}
-
-/* The default: measured on an H100 (bench/notes-decode.md). */
-enum { PREFETCH_NEXT_MB_DEFAULT = 8 };
-
-sf_status sf_engine_prefetch_next(size_t *bytes, sf_error *err) {
-  *bytes = (size_t)PREFETCH_NEXT_MB_DEFAULT << 20;
-  const char *env = getenv("SCANFLASH_PREFETCH_NEXT_MB");
-  if (!env || !*env) return SF_OK;
-  char *end;
-  const long mb = strtol(env, &end, 10);
-  if (*end || mb < 0 || mb > 4096)
-    return sf_fail(err, SF_ERR_ARG, "SCANFLASH_PREFETCH_NEXT_MB=%s: not a whole number of MiB in 0..4096", env);
-  *bytes = (size_t)mb << 20;
   return SF_OK;
 }

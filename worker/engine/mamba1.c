@@ -59,11 +59,7 @@ sf_status sf_mamba1_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
     SF_LAYER_OP(st, s->ops->conv1d(s->ctx, &cv, err), "conv1d");
   }
 
-  /* In decode, x_proj starts out_proj's weights into L2: the state update
-   * between them leaves the memory bandwidth idle. */
-  sf_gemm_params x_proj = sf_engine_gemm_params(s, rows, wdbl, di, xc, di, w->x_proj_w, NULL, xdbl, wdbl, 0);
-  x_proj.prefetch = sf_engine_prefetch(s, pass, w->out_proj_w, SIZE_MAX);
-  SF_LAYER_STEP(st, sf_engine_run_gemm(s, &x_proj, "x_proj", err));
+  SF_LAYER_STEP(st, sf_engine_gemm(s, rows, wdbl, di, xc, di, w->x_proj_w, NULL, xdbl, wdbl, 0, "x_proj", err));
   /* dt_proj over the first dt_rank columns of x_dbl (lda = its full width);
    * in decode the state update does it where fused. */
   const int dt_fused = pass->decode && SF_FUSED(s, SF_FUSE_DT_PROJ);
@@ -98,9 +94,6 @@ sf_status sf_mamba1_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
     const sf_status rc = sf_cp_mamba_layer_end(s->cp, &cst, st == SF_OK ? err : &ce);
     st = sf_engine_cp_after(s, st, rc, 0, err, "context-parallel states out");
   }
-  /* out_proj (from L2 in decode) starts the next layer's in_proj. */
-  sf_gemm_params out_proj = sf_engine_gemm_params(s, rows, d, di, y, di, w->out_proj_w, NULL, s->x, d, 1);
-  out_proj.prefetch = sf_engine_prefetch(s, pass, sf_engine_next_weight(s, layer), s->prefetch_next);
-  SF_LAYER_STEP(st, sf_engine_run_gemm(s, &out_proj, "out_proj", err));
+  SF_LAYER_STEP(st, sf_engine_gemm(s, rows, d, di, y, di, w->out_proj_w, NULL, s->x, d, 1, "out_proj", err));
   return st;
 }

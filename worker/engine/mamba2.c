@@ -56,10 +56,7 @@ sf_status sf_mamba2_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
         .dt = dt, .dt_batch_stride = wproj, .dt_bias = dt_bias, .dt_softplus = 1,
         .dt_min = 0.0f, .dt_max = INFINITY, .A = (const float *)w->A->data,
         .B = B, .B_batch_stride = cd, .C = C, .C_batch_stride = cd, .D = D, .z = NULL,
-        .state = ssm_state, .state_batch_stride = ssm_batch_stride, .out = y, .out_batch_stride = di,
-        /* out_proj's weights into L2 while the state update and the gated
-         * norm leave the memory bandwidth idle. */
-        .prefetch = sf_engine_prefetch(s, pass, w->out_proj_w, SIZE_MAX)};
+        .state = ssm_state, .state_batch_stride = ssm_batch_stride, .out = y, .out_batch_stride = di};
     SF_LAYER_OP(st, s->ops->ssd_update(s->ctx, &u, err), "ssd_update");
   } else {
     int has_init = pass->has_initial_state;
@@ -95,9 +92,6 @@ sf_status sf_mamba2_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
                       .x_row_stride = di, .z = z, .z_row_stride = wproj,
                       .weight = w->gate_norm_w->data, .out = y, .out_row_stride = di};
   SF_LAYER_OP(st, s->ops->norm(s->ctx, &g, err), "gated norm");
-  /* out_proj (from L2 in decode) starts the next layer's in_proj. */
-  sf_gemm_params out_proj = sf_engine_gemm_params(s, rows, d, di, y, di, w->out_proj_w, NULL, s->x, d, 1);
-  out_proj.prefetch = sf_engine_prefetch(s, pass, sf_engine_next_weight(s, layer), s->prefetch_next);
-  SF_LAYER_STEP(st, sf_engine_run_gemm(s, &out_proj, "out_proj", err));
+  SF_LAYER_STEP(st, sf_engine_gemm(s, rows, d, di, y, di, w->out_proj_w, NULL, s->x, d, 1, "out_proj", err));
   return st;
 }

@@ -180,13 +180,10 @@ static sf_status create(const sf_model *model, int32_t batch, int64_t max_len, i
                    (int)batch, (long long)chunk_tokens);
 
   int fused;
-  size_t prefetch_next;
   SF_TRY(sf_engine_fusions(&fused, err));
-  SF_TRY(sf_engine_prefetch_next(&prefetch_next, err));
   sf_session *s = calloc(1, sizeof *s);
   if (!s) return sf_fail(err, SF_ERR_NOMEM, "session: out of host memory");
   s->fused = fused;
-  s->prefetch_next = prefetch_next;
   s->model = model;
   s->ctx = model->ctx;
   s->ops = model->ctx->ops;

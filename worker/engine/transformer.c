@@ -43,9 +43,8 @@ static qkv_layout layout_of(const sf_model_config *c) {
 }
 
 static sf_status layer_norm(sf_session *s, int64_t rows, const sf_tensor *w, const sf_tensor *b,
-                            void *out, sf_prefetch pf, const char *what, sf_error *err) {
+                            void *out, const char *what, sf_error *err) {
   sf_norm_params n = sf_engine_norm_of_x(s, SF_NORM_LAYER, s->x, rows, w, b, out);
-  n.prefetch = pf;
   if (s->ops->norm(s->ctx, &n, err) != SF_OK) return sf_fail_context(err, "%s", what);
   return SF_OK;
 }
@@ -54,9 +53,8 @@ static sf_status layer_norm(sf_session *s, int64_t rows, const sf_tensor *w, con
  * x, so one call takes the row statistics once and writes both (one kernel a
  * layer fewer in a decode step). */
 static sf_status layer_norm_pair(sf_session *s, int64_t rows, const sf_transformer_layer *w, void *ln2,
-                                 sf_prefetch pf, sf_error *err) {
+                                 sf_error *err) {
   sf_norm_params n = sf_engine_norm_of_x(s, SF_NORM_LAYER, s->x, rows, w->ln1_w, w->ln1_b, s->h);
-  n.prefetch = pf;
   n.weight2 = w->ln2_w->data;
   n.bias2 = w->ln2_b ? w->ln2_b->data : NULL;
   n.out2 = ln2;
@@ -106,16 +104,12 @@ sf_status sf_transformer_layer_forward(sf_session *s, const sf_pass *pass, int32
   const qkv_layout L = layout_of(c);
   sf_status st = s->cp_st;
 
-  /* The first norm starts qkv's weights into L2 (the stream before it,
-   * dense_4h_to_h's, has drained by then). */
-  const sf_prefetch qkv_pf = sf_engine_prefetch(s, pass, w->qkv_w, s->prefetch_next);
-  const sf_prefetch none = {0};
   if (c->parallel_residual && SF_FUSED(s, SF_FUSE_NORM_PAIR)) {
-    SF_LAYER_STEP(st, layer_norm_pair(s, rows, w, ln2, qkv_pf, err));
+    SF_LAYER_STEP(st, layer_norm_pair(s, rows, w, ln2, err));
   } else {
-    SF_LAYER_STEP(st, layer_norm(s, rows, w->ln1_w, w->ln1_b, s->h, qkv_pf, "input_layernorm", err));
+    SF_LAYER_STEP(st, layer_norm(s, rows, w->ln1_w, w->ln1_b, s->h, "input_layernorm", err));
     if (c->parallel_residual)
-      SF_LAYER_STEP(st, layer_norm(s, rows, w->ln2_w, w->ln2_b, ln2, none, "post_attention_layernorm", err));
+      SF_LAYER_STEP(st, layer_norm(s, rows, w->ln2_w, w->ln2_b, ln2, "post_attention_layernorm", err));
   }
   SF_LAYER_STEP(st, sf_engine_gemm(s, rows, wqkv, d, s->h, d, w->qkv_w, w->qkv_b, qkv, wqkv, 0,
                                    "query_key_value", err));
@@ -126,9 +120,7 @@ sf_status sf_transformer_layer_forward(sf_session *s, const sf_pass *pass, int32
     sf_rotary_params r = {.dtype = s->dt, .n_tokens = rows, .n_heads = c->n_heads,
                           .head_dim = c->head_dim, .rot_dim = c->rot_dim, .base = c->rotary_base,
                           .x = q, .x_token_stride = wqkv, .x_head_stride = L.q_hs,
-                          .positions = s->d_pos,
-                          /* dense's weights into L2 from the end of qkv's stream */
-                          .prefetch = sf_engine_prefetch(s, pass, w->dense_w, SIZE_MAX)};
+                          .positions = s->d_pos};
     if (SF_FUSED(s, SF_FUSE_ROTARY_PAIR)) {
       /* q and k in one call: one kernel a layer fewer in a decode step. */
       r.x2 = k;
@@ -137,7 +129,6 @@ sf_status sf_transformer_layer_forward(sf_session *s, const sf_pass *pass, int32
       SF_LAYER_OP(st, s->ops->rotary(s->ctx, &r, err), "rotary (q and k)");
     } else {
       SF_LAYER_OP(st, s->ops->rotary(s->ctx, &r, err), "rotary (q)");
-      r.prefetch = (sf_prefetch){0};
       r.n_heads = c->n_kv_heads;
       r.x = k;
       r.x_head_stride = L.kv_hs;
@@ -185,7 +176,7 @@ sf_status sf_transformer_layer_forward(sf_session *s, const sf_pass *pass, int32
                                    "dense", err));
 
   if (!c->parallel_residual)
-    SF_LAYER_STEP(st, layer_norm(s, rows, w->ln2_w, w->ln2_b, ln2, none, "post_attention_layernorm", err));
+    SF_LAYER_STEP(st, layer_norm(s, rows, w->ln2_w, w->ln2_b, ln2, "post_attention_layernorm", err));
   sf_gemm_params fc_in = {.dtype = s->dt, .out_dtype = s->dt, .m = rows, .n = c->d_ff, .k = d, .a = ln2, .lda = d,
                           .w = w->fc_in_w->data, .ldw = d, .bias = w->fc_in_b ? w->fc_in_b->data : NULL, .c = ff,
                           .ldc = c->d_ff, .has_act = 1, .act = SF_ACT_GELU};

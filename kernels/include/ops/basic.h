@@ -46,7 +46,6 @@ typedef struct sf_norm_params {
    * nor out. */
   const void *weight2, *bias2;    /* [d] */
   void *out2; int64_t out2_row_stride;
-  sf_prefetch prefetch;           /* ops/types.h: a hint for later ops */
 } sf_norm_params;
 
 /* out = f(x): GELU (exact, erf), SiLU, softplus (log1p(exp(x)), x for x > 20). */
@@ -80,7 +79,6 @@ typedef struct sf_gemm_params {
    * product. The same result as the two ops in turn (sf_gemm_unfused), one
    * kernel fewer in the step where a backend fuses it. */
   const struct sf_conv1d_update_params *conv_update;
-  sf_prefetch prefetch;           /* ops/types.h: a hint for later ops */
 } sf_gemm_params;
 
 /* GPT-NeoX rotary on the first rot_dim channels of each head, in place:
@@ -101,7 +99,6 @@ typedef struct sf_rotary_params {
   void *x; int64_t x_token_stride, x_head_stride;
   const int32_t *positions;       /* [n_tokens] absolute positions */
   void *x2; int32_t n_heads2; int64_t x2_head_stride;  /* optional: NULL, 0, 0 */
-  sf_prefetch prefetch;           /* ops/types.h: a hint for later ops */
 } sf_rotary_params;
 
 /* out = f(x) elementwise (sf_act_kind above). */

@@ -144,7 +144,6 @@ typedef struct sf_ssd_update_params {
   const void *z; int64_t z_batch_stride;
   float *state; int64_t state_batch_stride;
   void *out; int64_t out_batch_stride;
-  sf_prefetch prefetch;           /* ops/types.h: a hint for later ops */
 } sf_ssd_update_params;
 
 #ifdef __cplusplus

@@ -33,17 +33,6 @@ typedef struct sf_seqs {
   const int32_t *len;
 } sf_seqs;
 
-/* Bytes that ops after this one will read (a weight matrix further down a
- * decode step). A backend with a cache it can fill ahead (cuda: L2) asks
- * for them once this op's predecessors have finished, so the fetch uses the
- * memory bandwidth that the small, latency-bound ops in between leave idle.
- * A hint only: results never depend on it; the cpu backend ignores it, and
- * so does an op that runs through a library (cuBLASLt). ptr NULL: none. */
-typedef struct sf_prefetch {
-  const void *ptr;
-  size_t bytes;
-} sf_prefetch;
-
 typedef struct sf_ops sf_ops;
 
 /* One per rank (no globals): everything an op may need besides its params. */
