@@ -7,7 +7,9 @@
 # setting; results files and reports go to $OUT (default ./bench-out/fusions).
 #
 #   bash bench/decode-fusions.sh BUILD_DIR [SETTING...]
-# SETTING: a SCANFLASH_UNFUSED value, "-" for all fusions on. Default:
+# SETTING: a SCANFLASH_UNFUSED value, "-" for all fusions on, or NAME=VALUE
+# (all fusions on, the environment variable NAME set for that run, e.g.
+# SCANFLASH_PREFETCH_NEXT_MB=0). Default:
 #   - all conv dt_proj norm_pair,rotary_pair
 set -uo pipefail
 build=${1:?usage: decode-fusions.sh BUILD_DIR [SETTING...]}
@@ -24,12 +26,15 @@ for u in "${settings[@]}"; do
   n=$((n + 1))
   name=$n-${u//,/+}
   [ "$u" = - ] && u=""
+  var=SCANFLASH_UNFUSED val=$u
+  if [[ $u == *=* ]]; then var=${u%%=*} val=${u#*=}; fi
+  name=${name//=/-}
   start=$SECONDS
-  SCANFLASH_UNFUSED=$u mpirun --oversubscribe -np 1 -x SCANFLASH_UNFUSED "$bin" run "${flags[@]}" --backend cuda \
+  env "$var=$val" mpirun --oversubscribe -np 1 -x "$var" "$bin" run "${flags[@]}" --backend cuda \
     -o "$OUT/$name.h5" >"$OUT/$name.log" 2>&1
   rc=$?
   "$report" "$OUT/$name.h5" -o "$OUT/report-$name" >/dev/null 2>&1
-  echo "== SCANFLASH_UNFUSED='$u': exit $rc, $((SECONDS - start)) s"
+  echo "== $var='$val': exit $rc, $((SECONDS - start)) s"
   # the TPOT table: header, separator, one row per model
   awk '/TPOT\) percentiles/ {on = 1} on && /^\|/ {print; if (++k == 5) exit}' "$OUT/report-$name/report.md" 2>/dev/null
 done
