@@ -1,5 +1,5 @@
-/* Argument checks of ops (ops/basic.h) that every backend makes the same
- * way, so that each names a bad call alike. */
+/* Argument checks of ops (ops/basic.h, ops/mamba.h) that every backend
+ * makes the same way, so that each names a bad call alike. */
 #include <math.h>
 
 #include "ops/op_table.h"
@@ -59,5 +59,23 @@ sf_status sf_rotary_check(const sf_rotary_params *p, int *nothing, sf_error *err
   *nothing = p->n_tokens == 0 || p->n_heads + sf_rotary_heads2(p) == 0 || p->rot_dim == 0;
   if (!*nothing && (!p->x || !p->positions))
     return sf_fail(err, SF_ERR_ARG, "rotary: x and positions must be non-NULL");
+  return SF_OK;
+}
+
+sf_status sf_selective_state_update_check(const sf_selective_state_update_params *p, sf_error *err) {
+  if (p->batch < 0)
+    return sf_fail(err, SF_ERR_ARG, "selective_state_update: batch must be >= 0, got %d", p->batch);
+  if (p->dim < 1)
+    return sf_fail(err, SF_ERR_ARG, "selective_state_update: dim must be >= 1, got %lld", (long long)p->dim);
+  if (p->d_state < 1)
+    return sf_fail(err, SF_ERR_ARG, "selective_state_update: d_state must be >= 1, got %d", p->d_state);
+  if (p->dt_proj_w && p->dt_rank < 1)
+    return sf_fail(err, SF_ERR_ARG, "selective_state_update: dt_rank must be >= 1 with dt_proj_w, got %d", p->dt_rank);
+  if (p->batch > 0 && (!p->x || !p->dt || !p->A || !p->B || !p->C || !p->state || !p->out))
+    return sf_fail(err, SF_ERR_ARG, "selective_state_update: x, dt, A, B, C, state and out are required");
+  if (p->batch > 1 && p->state_batch_stride < p->dim * p->d_state)
+    return sf_fail(err, SF_ERR_ARG,
+                   "selective_state_update: state_batch_stride %lld < dim * d_state = %lld (states overlap)",
+                   (long long)p->state_batch_stride, (long long)(p->dim * p->d_state));
   return SF_OK;
 }

@@ -18,20 +18,7 @@
 
 SF_CPU_OP(selective_state_update, sf_selective_state_update_params) {
   SF_CPU_REQUIRE_F32("selective_state_update", p->dtype);
-  if (p->batch < 0)
-    return sf_fail(err, SF_ERR_ARG, "selective_state_update: batch must be >= 0, got %d", p->batch);
-  if (p->dim < 1)
-    return sf_fail(err, SF_ERR_ARG, "selective_state_update: dim must be >= 1, got %lld", (long long)p->dim);
-  if (p->d_state < 1)
-    return sf_fail(err, SF_ERR_ARG, "selective_state_update: d_state must be >= 1, got %d", p->d_state);
-  if (p->dt_proj_w && p->dt_rank < 1)
-    return sf_fail(err, SF_ERR_ARG, "selective_state_update: dt_rank must be >= 1 with dt_proj_w, got %d", p->dt_rank);
-  if (p->batch > 0 && (!p->x || !p->dt || !p->A || !p->B || !p->C || !p->state || !p->out))
-    return sf_fail(err, SF_ERR_ARG, "selective_state_update: x, dt, A, B, C, state and out are required");
-  if (p->batch > 1 && p->state_batch_stride < p->dim * p->d_state)
-    return sf_fail(err, SF_ERR_ARG,
-                   "selective_state_update: state_batch_stride %lld < dim * d_state = %lld (states overlap)",
-                   (long long)p->state_batch_stride, (long long)(p->dim * p->d_state));
+  SF_TRY(sf_selective_state_update_check(p, err));
 
   const int32_t batch = p->batch;
   const int64_t dim = p->dim, ds = p->d_state;

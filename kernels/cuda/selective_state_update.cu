@@ -187,16 +187,9 @@ static sf_status launch(sf_op_ctx *ctx, const sf_selective_state_update_params *
 }
 
 extern "C" SF_CUDA_OP(selective_state_update, sf_selective_state_update_params) {
-  if (p->dim <= 0 || p->d_state <= 0 || p->batch < 0)
-    return sf_fail(err, SF_ERR_ARG, "selective_state_update: need dim > 0, d_state > 0, batch >= 0 (got %lld, %d, %d)",
-                   (long long)p->dim, (int)p->d_state, (int)p->batch);
-  if (p->dt_proj_w && p->dt_rank <= 0)
-    return sf_fail(err, SF_ERR_ARG, "selective_state_update: dt_rank must be >= 1 with dt_proj_w, got %d",
-                   (int)p->dt_rank);
+  SF_TRY(sf_selective_state_update_check(p, err));
   if (p->batch > 65535)
     return sf_fail(err, SF_ERR_UNSUPPORTED, "selective_state_update: batch %d > 65535", (int)p->batch);
   if (p->batch == 0) return SF_OK;
-  if (!p->x || !p->dt || !p->A || !p->B || !p->C || !p->state || !p->out)
-    return sf_fail(err, SF_ERR_ARG, "selective_state_update: x, dt, A, B, C, state and out must be non-NULL");
   SF_DISPATCH(p->dtype, "selective_state_update", launch<T>(ctx, p, err));
 }

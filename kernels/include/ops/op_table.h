@@ -84,10 +84,12 @@ int sf_gemm_has_epilogue(const sf_gemm_params *p);
  * group is the statistics' group size (d unless gated with group_size).
  * rotary: nothing is set when the call has no work (then x and positions
  * may be NULL); the cpu also refuses negative positions, the cuda backend
- * negative strides. */
+ * negative strides. selective_state_update: the sizes, dt_rank with a fused
+ * dt_proj, the operands (when batch > 0) and states that do not overlap. */
 sf_status sf_norm_check(const sf_norm_params *p, int64_t *group, sf_error *err);
 const char *sf_norm_name(const sf_norm_params *p);
 sf_status sf_rotary_check(const sf_rotary_params *p, int *nothing, sf_error *err);
+sf_status sf_selective_state_update_check(const sf_selective_state_update_params *p, sf_error *err);
 /* The heads of x2 a rotary call rotates (0 without x2). */
 static inline int32_t sf_rotary_heads2(const sf_rotary_params *p) { return p->x2 ? p->n_heads2 : 0; }
 void sf_cpu_ctx_destroy(sf_op_ctx *ctx);
