@@ -9,6 +9,39 @@
  * Workspace: none. */
 #include "cuda_common.cuh"
 
+enum { NORM_WREG = 4 /* weight elements a thread may keep in registers */ };
+
+/* A thread's weights (and biases) in registers: elements threadIdx.x + j *
+ * blockDim.x, j < NORM_WREG, of each vector that is present. */
+template <typename T>
+struct norm_weights {
+  float w[NORM_WREG], b[NORM_WREG], w2[NORM_WREG], b2[NORM_WREG];
+};
+
+template <typename T>
+__device__ __forceinline__ float norm_ld(const T *__restrict__ p, int64_t i) {
+  return p ? sf_ldg<T>(p + i) : 0.0f;
+}
+
+/* Element i of a normalised row: v times the weight, plus the bias, into
+ * out (and out2); wj: the index of i in the thread's registers, or -1 to
+ * read the weights from memory. */
+template <typename T>
+__device__ __forceinline__ void norm_emit(float v, int64_t i, int wj, const norm_weights<T> &r,
+                                          const T *__restrict__ w, const T *__restrict__ b, T *orow,
+                                          const T *__restrict__ w2, const T *__restrict__ b2, T *orow2) {
+  if (orow2) {
+    const float w2i = wj >= 0 ? r.w2[wj] : norm_ld(w2, i), b2i = wj >= 0 ? r.b2[wj] : norm_ld(b2, i);
+    orow2[i] = sf_from_f<T>(v * w2i + b2i);
+  }
+  const float wi = wj >= 0 ? r.w[wj] : norm_ld(w, i), bi = wj >= 0 ? r.b[wj] : norm_ld(b, i);
+  orow[i] = sf_from_f<T>(v * wi + bi);
+}
+
+/* Where a thread's share of the row is at most NORM_WREG elements (decode:
+ * one row, wide blocks) the weights are constants of the step, loaded
+ * before the wait while the kernel before still runs; otherwise each is
+ * read where used. wreg also requires the whole row to be one group. */
 template <typename T, typename TX>
 __global__ void norm_kernel(int kind, int64_t n_rows, int64_t d, int64_t group, float eps,
                             const TX *x, int64_t xs, const T *z, int64_t zs,
@@ -17,10 +50,21 @@ __global__ void norm_kernel(int kind, int64_t n_rows, int64_t d, int64_t group, 
                             int64_t os2) {
   __shared__ float scratch[32];
   sf_pdl_release();
+  const bool wreg = d <= (int64_t)NORM_WREG * blockDim.x && group == d;
+  norm_weights<T> r;
+  if (wreg) {
+#pragma unroll
+    for (int j = 0; j < NORM_WREG; j++) {
+      const int64_t i = threadIdx.x + (int64_t)j * blockDim.x;
+      const bool in = i < d;
+      r.w[j] = in ? norm_ld(w, i) : 0.0f, r.b[j] = in ? norm_ld(b, i) : 0.0f;
+      r.w2[j] = in ? norm_ld(w2, i) : 0.0f, r.b2[j] = in ? norm_ld(b2, i) : 0.0f;
+    }
+  }
   sf_pdl_wait();
-  for (int64_t r = blockIdx.x; r < n_rows; r += gridDim.x) {
-    const TX *xr = x + r * xs;
-    T *orow = out + r * os;
+  for (int64_t rr = blockIdx.x; rr < n_rows; rr += gridDim.x) {
+    const TX *xr = x + rr * xs;
+    T *orow = out + rr * os;
     if (kind != SF_NORM_GATED_RMS) {
       float mean = 0.0f;
       if (kind == SF_NORM_LAYER) {
@@ -35,15 +79,20 @@ __global__ void norm_kernel(int kind, int64_t n_rows, int64_t d, int64_t group, 
       }
       ss = sf_block_sum(ss, scratch);
       const float inv = 1.0f / sqrtf(ss / (float)d + eps);
-      T *orow2 = out2 ? out2 + r * os2 : nullptr;
-      for (int64_t i = threadIdx.x; i < d; i += blockDim.x) {
-        /* x[i] is read once, before out[i] (which may alias it) is written. */
-        const float v = (sf_to_f<TX>(xr[i]) - mean) * inv;
-        if (orow2) orow2[i] = sf_from_f<T>(v * sf_ldg<T>(w2 + i) + (b2 ? sf_ldg<T>(b2 + i) : 0.0f));
-        orow[i] = sf_from_f<T>(v * sf_ldg<T>(w + i) + (b ? sf_ldg<T>(b + i) : 0.0f));
+      T *orow2 = out2 ? out2 + rr * os2 : nullptr;
+      /* x[i] is read once, before out[i] (which may alias it) is written. */
+      if (wreg) {
+#pragma unroll
+        for (int j = 0; j < NORM_WREG; j++) {
+          const int64_t i = threadIdx.x + (int64_t)j * blockDim.x;
+          if (i < d) norm_emit<T>((sf_to_f<TX>(xr[i]) - mean) * inv, i, j, r, w, b, orow, w2, b2, orow2);
+        }
+      } else {
+        for (int64_t i = threadIdx.x; i < d; i += blockDim.x)
+          norm_emit<T>((sf_to_f<TX>(xr[i]) - mean) * inv, i, -1, r, w, b, orow, w2, b2, orow2);
       }
     } else {
-      const T *zr = z + r * zs;
+      const T *zr = z + rr * zs;
       for (int64_t g0 = 0; g0 < d; g0 += group) {
         float ss = 0.0f;
         for (int64_t i = g0 + threadIdx.x; i < g0 + group; i += blockDim.x) {
@@ -52,9 +101,18 @@ __global__ void norm_kernel(int kind, int64_t n_rows, int64_t d, int64_t group, 
         }
         ss = sf_block_sum(ss, scratch);
         const float inv = 1.0f / sqrtf(ss / (float)group + eps);
-        for (int64_t i = g0 + threadIdx.x; i < g0 + group; i += blockDim.x) {
-          float v = sf_to_f<TX>(xr[i]) * sf_silu(sf_to_f<T>(zr[i]));
-          orow[i] = sf_from_f<T>(v * inv * sf_ldg<T>(w + i));
+        if (wreg) { /* one group: g0 = 0 */
+#pragma unroll
+          for (int j = 0; j < NORM_WREG; j++) {
+            const int64_t i = threadIdx.x + (int64_t)j * blockDim.x;
+            if (i < d)
+              orow[i] = sf_from_f<T>(sf_to_f<TX>(xr[i]) * sf_silu(sf_to_f<T>(zr[i])) * inv * r.w[j]);
+          }
+        } else {
+          for (int64_t i = g0 + threadIdx.x; i < g0 + group; i += blockDim.x) {
+            float v = sf_to_f<TX>(xr[i]) * sf_silu(sf_to_f<T>(zr[i]));
+            orow[i] = sf_from_f<T>(v * inv * sf_ldg<T>(w + i));
+          }
         }
       }
     }
