@@ -9,7 +9,7 @@
 #   bash bench/decode-fusions.sh BUILD_DIR [SETTING...]
 # SETTING: a SCANFLASH_UNFUSED value, "-" for all fusions on, or NAME=VALUE
 # (all fusions on, the environment variable NAME set for that run, e.g.
-# SCANFLASH_PREFETCH_NEXT_MB=0). Default:
+# SCANFLASH_PDL=0). Default:
 #   - all conv dt_proj norm_pair,rotary_pair
 set -uo pipefail
 build=${1:?usage: decode-fusions.sh BUILD_DIR [SETTING...]}

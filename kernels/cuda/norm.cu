@@ -13,7 +13,6 @@ enum { NORM_WREG = 4 /* weight elements a thread may keep in registers */ };
 
 /* A thread's weights (and biases) in registers: elements threadIdx.x + j *
  * blockDim.x, j < NORM_WREG, of each vector that is present. */
-template <typename T>
 struct norm_weights {
   float w[NORM_WREG], b[NORM_WREG], w2[NORM_WREG], b2[NORM_WREG];
 };
@@ -23,11 +22,17 @@ __device__ __forceinline__ float norm_ld(const T *__restrict__ p, int64_t i) {
   return p ? sf_ldg<T>(p + i) : 0.0f;
 }
 
+/* Element i of a gated row before its scale: x[i] silu(z[i]). */
+template <typename T, typename TX>
+__device__ __forceinline__ float norm_gated(const TX *xr, const T *zr, int64_t i) {
+  return sf_to_f<TX>(xr[i]) * sf_silu(sf_to_f<T>(zr[i]));
+}
+
 /* Element i of a normalised row: v times the weight, plus the bias, into
  * out (and out2); wj: the index of i in the thread's registers, or -1 to
  * read the weights from memory. */
 template <typename T>
-__device__ __forceinline__ void norm_emit(float v, int64_t i, int wj, const norm_weights<T> &r,
+__device__ __forceinline__ void norm_emit(float v, int64_t i, int wj, const norm_weights &r,
                                           const T *__restrict__ w, const T *__restrict__ b, T *orow,
                                           const T *__restrict__ w2, const T *__restrict__ b2, T *orow2) {
   if (orow2) {
@@ -51,7 +56,7 @@ __global__ void norm_kernel(int kind, int64_t n_rows, int64_t d, int64_t group, 
   __shared__ float scratch[32];
   sf_pdl_release();
   const bool wreg = d <= (int64_t)NORM_WREG * blockDim.x && group == d;
-  norm_weights<T> r;
+  norm_weights r;
   if (wreg) {
 #pragma unroll
     for (int j = 0; j < NORM_WREG; j++) {
@@ -96,7 +101,7 @@ __global__ void norm_kernel(int kind, int64_t n_rows, int64_t d, int64_t group, 
       for (int64_t g0 = 0; g0 < d; g0 += group) {
         float ss = 0.0f;
         for (int64_t i = g0 + threadIdx.x; i < g0 + group; i += blockDim.x) {
-          float v = sf_to_f<TX>(xr[i]) * sf_silu(sf_to_f<T>(zr[i]));
+          const float v = norm_gated(xr, zr, i);
           ss += v * v;
         }
         ss = sf_block_sum(ss, scratch);
@@ -105,14 +110,11 @@ __global__ void norm_kernel(int kind, int64_t n_rows, int64_t d, int64_t group, 
 #pragma unroll
           for (int j = 0; j < NORM_WREG; j++) {
             const int64_t i = threadIdx.x + (int64_t)j * blockDim.x;
-            if (i < d)
-              orow[i] = sf_from_f<T>(sf_to_f<TX>(xr[i]) * sf_silu(sf_to_f<T>(zr[i])) * inv * r.w[j]);
+            if (i < d) orow[i] = sf_from_f<T>(norm_gated(xr, zr, i) * inv * r.w[j]);
           }
         } else {
-          for (int64_t i = g0 + threadIdx.x; i < g0 + group; i += blockDim.x) {
-            float v = sf_to_f<TX>(xr[i]) * sf_silu(sf_to_f<T>(zr[i]));
-            orow[i] = sf_from_f<T>(v * inv * sf_ldg<T>(w + i));
-          }
+          for (int64_t i = g0 + threadIdx.x; i < g0 + group; i += blockDim.x)
+            orow[i] = sf_from_f<T>(norm_gated(xr, zr, i) * inv * sf_ldg<T>(w + i));
         }
       }
     }
