@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "attention_mma.cuh"
+#include "mbarrier.cuh"
 
 /* ---- the host interface (attention.cu) ------------------------------------ */
 
@@ -40,37 +41,6 @@ int sf_attn_wgmma_default(int head_dim);
 sf_status sf_attn_wgmma(sf_op_ctx *ctx, const sf_attention_params *p, int variant, sf_error *err);
 
 namespace sf_wg {
-
-/* ---- mbarriers ----------------------------------------------------------- */
-
-__device__ __forceinline__ void mbar_init(uint32_t bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-/* Makes the initialised barriers visible to the other threads and to the
- * async proxy (the TMA unit completes transactions on them). */
-__device__ __forceinline__ void mbar_init_fence() {
-  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-}
-__device__ __forceinline__ void mbar_arrive_expect_tx(uint32_t bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint32_t bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
-}
-/* Spins until the phase of parity `parity` has completed. A fresh barrier
- * is in phase 0, so waiting for parity 1 returns at once (the producer's
- * first pass over the empty barriers). */
-__device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
-  uint32_t done;
-  do {
-    asm volatile(
-        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
-        : "=r"(done)
-        : "r"(bar), "r"(parity)
-        : "memory");
-  } while (!done);
-}
 
 /* ---- TMA ----------------------------------------------------------------- */
 
@@ -94,17 +64,6 @@ __device__ __forceinline__ void fence_proxy_async() { asm volatile("fence.proxy.
 __device__ __forceinline__ void st_shared_v4(uint32_t addr, uint4 v) {
   asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};\n" ::"r"(addr), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
                : "memory");
-}
-
-/* Arrives at named barrier id (counted towards `threads`) without waiting. */
-__device__ __forceinline__ void named_bar_arrive(int id, int threads) {
-  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
-}
-
-/* Barrier over `threads` threads (a multiple of 32) with id 1..15 (0 is
- * __syncthreads). */
-__device__ __forceinline__ void named_bar_sync(int id, int threads) {
-  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
 /* ---- register reallocation between warpgroups -------------------------- */

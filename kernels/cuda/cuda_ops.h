@@ -54,6 +54,7 @@ SF_CUDA_OP(conv1d_update, sf_conv1d_update_params);
 SF_CUDA_OP(selective_scan, sf_selective_scan_params);
 SF_CUDA_OP(selective_scan_naive, sf_selective_scan_params);
 SF_CUDA_OP(selective_state_update, sf_selective_state_update_params);
+SF_CUDA_OP(mamba1_decode, sf_mamba1_decode_params);
 SF_CUDA_OP(ssd, sf_ssd_params);
 SF_CUDA_OP(ssd_naive, sf_ssd_params);
 SF_CUDA_OP(ssd_update, sf_ssd_update_params);

@@ -35,4 +35,5 @@ const sf_ops sf_ops_cuda = {
     .ssd = sf_cuda_ssd,
     .ssd_naive = sf_cuda_ssd_naive,
     .ssd_update = sf_cuda_ssd_update,
+    .mamba1_decode = sf_cuda_mamba1_decode,
 };

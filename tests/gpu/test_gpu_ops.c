@@ -1173,6 +1173,148 @@ static void t_state_update(sf_dtype dt0, int batch, int64_t dim, int ds, int has
   t_state_update_r(dt0, batch, dim, ds, has_z, alias, aligned, 0);
 }
 
+/* The whole-step op mamba1_decode (cuda only: one persistent kernel) against
+ * the layers run as cpu ops, unfused, each output rounded to the case's
+ * dtype where the device writes it in that type (h, in_proj's output, xc,
+ * x_proj's output, delta, y). What remains are summation orders, and where
+ * one moves a 16-bit value by an ulp the next op carries it on, so x and
+ * both states are held to the dtype's tolerance. */
+typedef struct md_host {
+  float *norm_w, *in_w, *conv_w, *conv_b, *xp_w, *dt_w, *out_w, *dt_b, *A, *D, *conv_st, *ssm_st;
+} md_host;
+
+static void md_layer_ref(const md_host *h, sf_dtype dt, int64_t d, int64_t di, int N, int R, int W, float *x,
+                         int *ok) {
+  const int64_t nx = R + 2 * N;
+  float *hn = fvec(d), *xz = fvec(2 * di), *xc = fvec(di), *xd = fvec(nx), *delta = fvec(di), *y = fvec(di);
+  sf_error e = {0};
+  sf_norm_params n = {.kind = SF_NORM_RMS, .dtype = SF_F32, .n_rows = 1, .d = d, .eps = 1e-5f, .x = x,
+                      .x_row_stride = d, .weight = h->norm_w, .out = hn, .out_row_stride = d};
+  sf_gemm_params in = {.dtype = SF_F32, .out_dtype = SF_F32, .m = 1, .n = 2 * di, .k = d, .a = hn, .lda = d,
+                       .w = h->in_w, .ldw = d, .c = xz, .ldc = 2 * di};
+  sf_conv1d_update_params cv = {.dtype = SF_F32, .batch = 1, .dim = di, .width = W, .silu = 1, .x = xz,
+                                .x_batch_stride = 2 * di, .weight = h->conv_w, .bias = h->conv_b,
+                                .conv_state = h->conv_st, .state_batch_stride = di * (W - 1), .out = xc,
+                                .out_batch_stride = di};
+  sf_gemm_params xp = {.dtype = SF_F32, .out_dtype = SF_F32, .m = 1, .n = nx, .k = di, .a = xc, .lda = di,
+                       .w = h->xp_w, .ldw = di, .c = xd, .ldc = nx};
+  sf_gemm_params dp = {.dtype = SF_F32, .out_dtype = SF_F32, .m = 1, .n = di, .k = R, .a = xd, .lda = nx,
+                       .w = h->dt_w, .ldw = R, .c = delta, .ldc = di};
+  sf_selective_state_update_params u = {
+      .dtype = SF_F32, .batch = 1, .dim = di, .d_state = N, .x = xc, .x_batch_stride = di, .dt = delta,
+      .dt_batch_stride = di, .dt_bias = h->dt_b, .dt_softplus = 1, .A = h->A, .B = xd + R, .B_batch_stride = nx,
+      .C = xd + R + N, .C_batch_stride = nx, .D = h->D, .z = xz + di, .z_batch_stride = 2 * di,
+      .state = h->ssm_st, .state_batch_stride = di * N, .out = y, .out_batch_stride = di};
+  sf_gemm_params op = {.dtype = SF_F32, .out_dtype = SF_F32, .m = 1, .n = d, .k = di, .a = y, .lda = di,
+                       .w = h->out_w, .ldw = di, .c = x, .ldc = d, .accumulate = 1};
+  *ok = *ok && cpu_ok(C->norm(&cctx, &n, &e), &e, "mamba1_decode (norm)");
+  round_as(hn, d, dt);
+  *ok = *ok && cpu_ok(C->gemm(&cctx, &in, &e), &e, "mamba1_decode (in_proj)");
+  round_as(xz, 2 * di, dt);
+  *ok = *ok && cpu_ok(C->conv1d_update(&cctx, &cv, &e), &e, "mamba1_decode (conv1d_update)");
+  round_as(xc, di, dt);
+  *ok = *ok && cpu_ok(C->gemm(&cctx, &xp, &e), &e, "mamba1_decode (x_proj)");
+  round_as(xd, nx, dt);
+  *ok = *ok && cpu_ok(C->gemm(&cctx, &dp, &e), &e, "mamba1_decode (dt_proj)");
+  round_as(delta, di, dt);
+  *ok = *ok && cpu_ok(C->selective_state_update(&cctx, &u, &e), &e, "mamba1_decode (state update)");
+  round_as(y, di, dt);
+  *ok = *ok && cpu_ok(C->gemm(&cctx, &op, &e), &e, "mamba1_decode (out_proj)");
+  free(hn), free(xz), free(xc), free(xd), free(delta), free(y);
+}
+
+static void t_mamba1_decode(sf_dtype dt0, int layers, int64_t d, int64_t di, int N, int R, int W, int biases) {
+  const sf_dtype dt = eff(dt0);
+  char shape[128];
+  snprintf(shape, sizeof shape, "%d layers d %lld di %lld N %d R %d W %d%s", layers, (long long)d, (long long)di,
+           N, R, W, biases ? " +biases, D" : "");
+  if (!G->mamba1_decode) {
+    printf("%-24s %-58s skipped: the %s backend has no such op\n", "mamba1_decode", shape, G->name);
+    return;
+  }
+  begin_case();
+  const int64_t nx = R + 2 * N, ncs = di * (W - 1);
+  md_host *h = calloc((size_t)layers, sizeof *h);
+  sf_mamba1_layer_ptrs *L = calloc((size_t)layers, sizeof *L);
+  REQUIRE(h && L);
+  float *x = fvec(d), *rx = fvec(d), *gx = fvec(d);
+  fill_normal(x, d, 1.0f, 0.0f);
+  memcpy(rx, x, (size_t)d * sizeof(float));
+  for (int l = 0; l < layers; l++) {
+    md_host *m = &h[l];
+    m->norm_w = fvec(d), m->in_w = fvec(2 * di * d), m->conv_w = fvec(di * W), m->conv_b = biases ? fvec(di) : NULL;
+    m->xp_w = fvec(nx * di), m->dt_w = fvec(di * R), m->out_w = fvec(d * di), m->dt_b = biases ? fvec(di) : NULL;
+    m->A = fvec(di * N), m->D = biases ? fvec(di) : NULL, m->conv_st = fvec(ncs), m->ssm_st = fvec(di * N);
+    fill_normal(m->norm_w, d, 0.1f, 1.0f), round_as(m->norm_w, d, dt);
+    fill_normal(m->in_w, 2 * di * d, 1.0f / sqrtf((float)d), 0.0f), round_as(m->in_w, 2 * di * d, dt);
+    fill_normal(m->conv_w, di * W, 0.5f, 0.0f), round_as(m->conv_w, di * W, dt);
+    if (biases) fill_normal(m->conv_b, di, 0.5f, 0.0f), round_as(m->conv_b, di, dt);
+    fill_normal(m->xp_w, nx * di, 1.0f / sqrtf((float)di), 0.0f), round_as(m->xp_w, nx * di, dt);
+    fill_normal(m->dt_w, di * R, 1.0f / sqrtf((float)R), 0.0f), round_as(m->dt_w, di * R, dt);
+    fill_normal(m->out_w, d * di, 0.5f / sqrtf((float)di), 0.0f), round_as(m->out_w, d * di, dt);
+    if (biases) fill_uniform(m->dt_b, di, -4.0f, -1.0f), fill_normal(m->D, di, 0.5f, 1.0f);
+    for (int64_t i = 0; i < di * N; i++) m->A[i] = -(1.0f + (float)(i % N));
+    fill_normal(m->conv_st, ncs, 1.0f, 0.0f), round_as(m->conv_st, ncs, dt);
+    fill_normal(m->ssm_st, di * N, 1.0f, 0.0f);
+    L[l] = (sf_mamba1_layer_ptrs){
+        .norm_w = dup_as(m->norm_w, d, dt), .in_proj_w = dup_as(m->in_w, 2 * di * d, dt),
+        .conv_w = dup_as(m->conv_w, di * W, dt), .conv_b = biases ? dup_as(m->conv_b, di, dt) : NULL,
+        .x_proj_w = dup_as(m->xp_w, nx * di, dt), .dt_proj_w = dup_as(m->dt_w, di * R, dt),
+        .out_proj_w = dup_as(m->out_w, d * di, dt), .dt_bias = biases ? dup_as(m->dt_b, di, SF_F32) : NULL,
+        .A = dup_as(m->A, di * N, SF_F32), .D = biases ? dup_as(m->D, di, SF_F32) : NULL,
+        .conv_state = W > 1 ? dup_as(m->conv_st, ncs, dt) : NULL, .ssm_state = dup_as(m->ssm_st, di * N, SF_F32)};
+  }
+  sf_mamba1_decode_params p = {.dtype = dt, .n_layers = layers, .d_model = d, .d_inner = di, .d_state = N,
+                               .dt_rank = R, .d_conv = W, .eps = 1e-5f, .x = dup_as(x, d, SF_F32), .layers = L};
+  sf_error e = {0};
+  gpu_ok(G->mamba1_decode(&gctx, &p, &e), &e, "mamba1_decode");
+  fetch_as(gx, p.x, d, SF_F32);
+  int ok = 1;
+  for (int l = 0; l < layers; l++) md_layer_ref(&h[l], dt, d, di, N, R, W, rx, &ok);
+  if (ok) {
+    row("mamba1_decode", shape, dt, compare(gx, rx, d, etol_of(dt)), tol_of(dt));
+    float *gc = fvec(ncs), *gs = fvec(di * N);
+    for (int l = 0; l < layers; l++) {
+      char what[64];
+      if (W > 1) {
+        fetch_as(gc, L[l].conv_state, ncs, dt);
+        snprintf(what, sizeof what, "  ...layer %d conv_state", l);
+        row("mamba1_decode", what, dt, compare(gc, h[l].conv_st, ncs, etol_of(dt)), tol_of(dt));
+      }
+      fetch_as(gs, L[l].ssm_state, di * N, SF_F32);
+      snprintf(what, sizeof what, "  ...layer %d ssm_state (fp32)", l);
+      row("mamba1_decode", what, SF_F32, compare(gs, h[l].ssm_st, di * N, etol_of(dt)), tol_of(dt));
+    }
+    free(gc), free(gs);
+  }
+  arena_free();
+  for (int l = 0; l < layers; l++) {
+    md_host *m = &h[l];
+    free(m->norm_w), free(m->in_w), free(m->conv_w), free(m->conv_b), free(m->xp_w), free(m->dt_w);
+    free(m->out_w), free(m->dt_b), free(m->A), free(m->D), free(m->conv_st), free(m->ssm_st);
+  }
+  free(h), free(L), free(x), free(rx), free(gx);
+}
+
+/* Shapes the persistent kernel does not take are SF_ERR_UNSUPPORTED (the
+ * engine then runs the ops), bad sizes SF_ERR_ARG, each with a message. */
+static void t_mamba1_decode_refusals(void) {
+  if (!G->mamba1_decode) return;
+  begin_case();
+  sf_mamba1_layer_ptrs L = {0};
+  float x = 0;
+  sf_mamba1_decode_params p = {.dtype = SF_BF16, .n_layers = -1, .d_model = 64, .d_inner = 128, .d_state = 16,
+                               .dt_rank = 8, .d_conv = 4, .x = &x, .layers = &L};
+  sf_error e = {0};
+  sf_status rc = G->mamba1_decode(&gctx, &p, &e);
+  printf("    n_layers -1: %s\n", e.msg);
+  row_check("mamba1_decode", "n_layers -1 is SF_ERR_ARG", rc == SF_ERR_ARG && strstr(e.msg, "layers -1"));
+  p.n_layers = 1;
+  rc = G->mamba1_decode(&gctx, &p, &e);
+  printf("    a layer without weights: %s\n", e.msg);
+  row_check("mamba1_decode", "missing weights are SF_ERR_ARG", rc == SF_ERR_ARG && strstr(e.msg, "layer 0"));
+}
+
 /* Mamba-2 inputs as the engine has them: B and C are column slices of one
  * xBC row, dt a slice of another. ref_naive: the cpu reference is ssd_naive
  * (the long case: the chunked cpu form is slow there). */
@@ -1605,6 +1747,13 @@ int main(int argc, char **argv) {
     t_state_update_r(SF_F16, 1, 100, 12, 1, 0, 0, 128);
     t_state_update_r(SF_BF16, 1, 4096, 12, 0, 1, 0, 7);
     t_state_update_r(SF_F16, 2, 100, 12, 1, 0, 0, 7);
+    /* the whole decode step of Mamba-1 in one kernel: tiny widths (64 rows a
+     * ring chunk, most blocks without an x_proj row), f16 with three
+     * layers, and mamba-1.4b's layer shapes */
+    t_mamba1_decode(SF_BF16, 2, 64, 128, 16, 8, 4, 1);
+    t_mamba1_decode(SF_F16, 3, 256, 512, 16, 16, 4, 0);
+    t_mamba1_decode(SF_BF16, 2, 2048, 4096, 16, 128, 4, 1);
+    t_mamba1_decode_refusals();
 
     const int32_t ld2[] = {130, 9}, ld3[] = {64, 3, 257};
     for (int naive = 0; naive < 2; naive++) {

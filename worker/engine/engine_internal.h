@@ -80,6 +80,7 @@ struct sf_session {
    * captured, every later one replays it. */
   int graphs;               /* allowed (sf_session_set_graphs) */
   int fused;                /* sf_fusion bits in use (sf_engine_fusions) */
+  int persistent_refused;   /* the backend's mamba1_decode said unsupported: ops from then on */
   int eager_steps;          /* decode steps run without the graph so far */
   void *decode_graph;
   void *graph_workspace;    /* ctx->workspace when it was captured */
@@ -118,7 +119,9 @@ typedef enum sf_fusion {
   SF_FUSE_CONV = 2,         /* Mamba: the conv update in in_proj's epilogue */
   SF_FUSE_NORM_PAIR = 4,    /* Pythia: both LayerNorms of x in one call */
   SF_FUSE_ROTARY_PAIR = 8,  /* Pythia: rotary of q and k in one call */
-  SF_FUSE_ALL = 15
+  SF_FUSE_PERSISTENT = 16,  /* Mamba-1, batch 1: every layer in one op (sf_ops mamba1_decode);
+                               off unless SCANFLASH_PERSISTENT=1 (slower so far) */
+  SF_FUSE_ALL = 31
 } sf_fusion;
 sf_status sf_engine_fusions(int *mask, sf_error *err);
 #define SF_FUSED(s, bit) (((s)->fused & (bit)) != 0)
@@ -174,6 +177,10 @@ sf_status sf_session_alloc(sf_session *s, size_t bytes, void **ptr, sf_error *er
 /* The per-family layer forwards over s->x (the residual stream, updated in
  * place) for the rows of pass. */
 sf_status sf_mamba1_layer_forward(sf_session *s, const sf_pass *pass, int32_t layer, sf_error *err);
+/* A Mamba-1 decode pass at batch 1 through the backend's whole-step op
+ * (SF_FUSE_PERSISTENT): *done = 1 when it ran every layer; 0 when it does
+ * not apply (the caller runs the layers op by op). */
+sf_status sf_mamba1_decode_layers(sf_session *s, const sf_pass *pass, int *done, sf_error *err);
 sf_status sf_mamba2_layer_forward(sf_session *s, const sf_pass *pass, int32_t layer, sf_error *err);
 sf_status sf_transformer_layer_forward(sf_session *s, const sf_pass *pass, int32_t layer,
                                        sf_error *err);

@@ -51,6 +51,11 @@ sf_status sf_forward_body(sf_session *s, const sf_pass *pass, sf_error *err) {
     if (!s->cp) return err->code;
     s->cp_st = err->code;
   }
+  if (c->arch == SF_ARCH_MAMBA1 && s->cp_st == SF_OK) {
+    int done = 0;
+    SF_TRY(sf_mamba1_decode_layers(s, pass, &done, err));
+    if (done) return SF_OK;
+  }
   for (int32_t l = 0; l < c->n_layers; l++) {
     const sf_status before = s->cp_st;
     sf_status rc;

@@ -1,8 +1,9 @@
 /* Which decode-step fusions a session uses (engine_internal.h sf_fusion).
- * All are on unless SCANFLASH_UNFUSED names them: a comma-separated list of
- * dt_proj, conv, norm_pair, rotary_pair, or "all". The switch is
- * for measuring what each fusion is worth (bench/notes-decode.md); the
- * results are the same up to rounding either way. */
+ * All but persistent are on unless SCANFLASH_UNFUSED names them: a
+ * comma-separated list of dt_proj, conv, norm_pair, rotary_pair,
+ * persistent, or "all"; SCANFLASH_PERSISTENT=1 turns persistent on. The
+ * switches are for measuring what each fusion is worth
+ * (bench/notes-decode.md); the results are the same up to rounding. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,10 +17,15 @@ static const struct {
     {"conv", SF_FUSE_CONV},
     {"norm_pair", SF_FUSE_NORM_PAIR},
     {"rotary_pair", SF_FUSE_ROTARY_PAIR},
+    {"persistent", SF_FUSE_PERSISTENT},
 };
 
 sf_status sf_engine_fusions(int *mask, sf_error *err) {
+  /* The persistent Mamba-1 step is opt-in: measured slower than the ops
+   * (kernels/cuda/mamba1_decode.cu). */
+  const char *persistent = getenv("SCANFLASH_PERSISTENT");
   *mask = SF_FUSE_ALL;
+  if (!persistent || strcmp(persistent, "1")) *mask &= ~SF_FUSE_PERSISTENT;
   const char *env = getenv("SCANFLASH_UNFUSED");
   if (!env || !*env) return SF_OK;
   const char *p = env;
@@ -31,7 +37,7 @@ sf_status sf_engine_fusions(int *mask, sf_error *err) {
       if (strlen(fusion_names[i].name) == len && !strncmp(p, fusion_names[i].name, len)) bit = fusion_names[i].bit;
     if (bit < 0 && len > 0)
       return sf_fail(err, SF_ERR_ARG,
-                     "SCANFLASH_UNFUSED=%s: unknown fusion '%.*s' (dt_proj, conv, norm_pair, rotary_pair, all)",
+                     "SCANFLASH_UNFUSED=%s: unknown fusion '%.*s' (dt_proj, conv, norm_pair, rotary_pair, persistent, all)",
                      env, (int)len, p);
     if (bit > 0) *mask &= ~bit;
     p += len;

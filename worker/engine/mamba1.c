@@ -12,7 +12,10 @@
  * Context-parallel prefill: the conv and SSM states arrive from the previous
  * rank before the conv (sf_cp_mamba_layer_begin: has_initial_state) and
  * leave for the next one once the scan has written them (_end). */
+#include <stdlib.h>
+
 #include "engine/engine_internal.h"
+#include "scanflash/log.h"
 
 sf_status sf_mamba1_layer_forward(sf_session *s, const sf_pass *pass, int32_t layer, sf_error *err) {
   const sf_model_config *c = &s->model->cfg;
@@ -96,4 +99,44 @@ sf_status sf_mamba1_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
   }
   SF_LAYER_STEP(st, sf_engine_gemm(s, rows, d, di, y, di, w->out_proj_w, NULL, s->x, d, 1, "out_proj", err));
   return st;
+}
+
+sf_status sf_mamba1_decode_layers(sf_session *s, const sf_pass *pass, int *done, sf_error *err) {
+  const sf_model_config *c = &s->model->cfg;
+  *done = 0;
+  if (!pass->decode || s->cp || s->batch != 1 || !s->x_f32 || !SF_FUSED(s, SF_FUSE_PERSISTENT) ||
+      !s->ops->mamba1_decode || s->persistent_refused)
+    return SF_OK;
+  sf_mamba1_layer_ptrs *L = calloc((size_t)c->n_layers, sizeof *L);
+  if (!L) return sf_fail(err, SF_ERR_NOMEM, "mamba1_decode: host memory for %d layers", (int)c->n_layers);
+  for (int32_t l = 0; l < c->n_layers; l++) {
+    const sf_mamba1_layer *w = &s->model->mamba1[l];
+    const sf_cp_mamba_state cst = sf_engine_mamba_states(s, l);
+    L[l] = (sf_mamba1_layer_ptrs){
+        .norm_w = w->norm_w->data, .in_proj_w = w->in_proj_w->data, .conv_w = w->conv_w->data,
+        .conv_b = w->conv_b ? w->conv_b->data : NULL, .x_proj_w = w->x_proj_w->data,
+        .dt_proj_w = w->dt_proj_w->data, .out_proj_w = w->out_proj_w->data,
+        .dt_bias = w->dt_proj_b ? (const float *)w->dt_proj_b->data : NULL, .A = (const float *)w->A->data,
+        .D = w->D ? (const float *)w->D->data : NULL, .conv_state = cst.conv, .ssm_state = cst.ssm};
+  }
+  const sf_mamba1_decode_params p = {
+      .dtype = s->dt, .n_layers = c->n_layers, .d_model = c->d_model, .d_inner = c->d_inner,
+      .d_state = (int32_t)c->d_state, .dt_rank = (int32_t)c->dt_rank, .d_conv = (int32_t)c->d_conv,
+      .eps = c->norm_eps, .x = s->x, .layers = L};
+  sf_error why;
+  sf_error_clear(&why);
+  const sf_status rc = s->ops->mamba1_decode(s->ctx, &p, &why);
+  free(L);
+  if (rc == SF_ERR_UNSUPPORTED) {
+    /* Not this shape or device: the ops run the step, as with the fusion off. */
+    sf_log(SF_LOG_INFO, "decode runs op by op: %s", why.msg);
+    s->persistent_refused = 1;
+    return SF_OK;
+  }
+  if (rc != SF_OK) {
+    *err = why;
+    return sf_fail_context(err, "mamba1_decode");
+  }
+  *done = 1;
+  return SF_OK;
 }

@@ -103,6 +103,37 @@ typedef struct sf_selective_state_update_params {
   const void *dt_proj_w; int32_t dt_rank; /* [dim, dt_rank], dtype; NULL: dt is delta */
 } sf_selective_state_update_params;
 
+/* Every layer of a Mamba-1 decode step for one sequence (batch 1), as the
+ * engine runs them op by op (mamba1.c: RMSNorm, in_proj with the conv
+ * update, x_proj, the state update with dt_proj, out_proj adding into the
+ * residual), in one call. x: the residual row (f32, d_model), read and
+ * written; each layer's conv and SSM states updated in place. The cuda
+ * backend runs it as one persistent kernel (mamba1_decode.cu, sm_90); a backend
+ * without it leaves the entry NULL, and SF_ERR_UNSUPPORTED says a shape it
+ * does not take (the caller then runs the ops). */
+enum { SF_MAMBA1_DECODE_MAX_LAYERS = 64 };
+typedef struct sf_mamba1_layer_ptrs {
+  const void *norm_w;                  /* [d_model], dtype */
+  const void *in_proj_w;               /* [2 d_inner, d_model] */
+  const void *conv_w, *conv_b;         /* [d_inner, d_conv], [d_inner] (conv_b may be NULL) */
+  const void *x_proj_w;                /* [dt_rank + 2 d_state, d_inner] */
+  const void *dt_proj_w;               /* [d_inner, dt_rank] */
+  const void *out_proj_w;              /* [d_model, d_inner] */
+  const float *dt_bias, *A, *D;        /* [d_inner], [d_inner, d_state], [d_inner] (dt_bias, D may be NULL) */
+  void *conv_state;                    /* [d_inner, d_conv - 1], dtype */
+  float *ssm_state;                    /* [d_inner, d_state] */
+} sf_mamba1_layer_ptrs;
+
+typedef struct sf_mamba1_decode_params {
+  sf_dtype dtype;
+  int32_t n_layers;
+  int64_t d_model, d_inner;
+  int32_t d_state, dt_rank, d_conv;
+  float eps;                           /* of the RMSNorms */
+  float *x;                            /* [d_model] f32 */
+  const sf_mamba1_layer_ptrs *layers;  /* n_layers entries (host memory) */
+} sf_mamba1_decode_params;
+
 /* Mamba-2 SSD, per head h (group g = h / (n_heads / n_groups)), channel p,
  * state n:
  *   dt = clamp(softplus?(dt[t,h] + dt_bias[h]), dt_min, dt_max)

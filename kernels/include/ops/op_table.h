@@ -63,6 +63,9 @@ struct sf_ops {
   SF_OP(ssd, sf_ssd_params);                     /* chunked (SSD) */
   SF_OP(ssd_naive, sf_ssd_params);               /* sequential recurrence */
   SF_OP(ssd_update, sf_ssd_update_params);
+  /* Whole-step fusions (NULL where the backend has none: the engine runs
+   * the ops above instead). */
+  SF_OP(mamba1_decode, sf_mamba1_decode_params);
 };
 
 #undef SF_OP
