@@ -269,16 +269,24 @@ __device__ void md_in_proj(const md_args &g, const md_smem &s, uint32_t &q, int 
   }
 }
 
-/* Stage 1: x_proj over xc. */
+/* The block's rows [lo, hi) of an n-row product over src (d_inner wide, other
+ * blocks' output): staged once, held in registers, the rows from the ring. */
 template <typename T, int AW>
-__device__ void md_x_proj(const md_args &g, const md_smem &s, uint32_t &q) {
-  md_stage<T>(s.act, (const T *)g.xc, g.di);
+__device__ void md_product(const md_args &g, const md_smem &s, uint32_t &q, const void *src, int64_t n,
+                           int64_t *lo, int64_t *hi) {
+  md_stage<T>(s.act, (const T *)src, g.di);
   md_sync();
   uint4 a[AW];
   md_act_regs<AW>(a, s.act, g.di / 8);
+  md_span(n, lo, hi);
+  md_gemv<T, AW>(g, s, q, *lo, *hi, g.di, a);
+}
+
+/* Stage 1: x_proj over xc. */
+template <typename T, int AW>
+__device__ void md_x_proj(const md_args &g, const md_smem &s, uint32_t &q) {
   int64_t lo, hi;
-  md_span(g.R + 2 * g.N, &lo, &hi);
-  md_gemv<T, AW>(g, s, q, lo, hi, g.di, a);
+  md_product<T, AW>(g, s, q, g.xc, g.R + 2 * g.N, &lo, &hi);
   for (int64_t r = lo + threadIdx.x; r < hi; r += MD_CONSUMERS) ((T *)g.xdbl)[r] = sf_from_f<T>(s.vals[r - lo]);
 }
 
@@ -349,13 +357,8 @@ __device__ void md_state_update(const md_args &g, const md_smem &s, int l, int64
 /* Stage 3: out_proj over y, added into the residual. */
 template <typename T, int AW>
 __device__ void md_out_proj(const md_args &g, const md_smem &s, uint32_t &q) {
-  md_stage<T>(s.act, (const T *)g.y, g.di);
-  md_sync();
-  uint4 a[AW];
-  md_act_regs<AW>(a, s.act, g.di / 8);
   int64_t lo, hi;
-  md_span(g.d, &lo, &hi);
-  md_gemv<T, AW>(g, s, q, lo, hi, g.di, a);
+  md_product<T, AW>(g, s, q, g.y, g.d, &lo, &hi);
   for (int64_t r = lo + threadIdx.x; r < hi; r += MD_CONSUMERS) g.x[r] = __ldcg(g.x + r) + s.vals[r - lo];
 }
 
