@@ -132,12 +132,12 @@ sf_attention_wgmma_kernel(const __grid_constant__ CUtensorMap tmk, const __grid_
   auto empty_v = [&](int s) { return bars + 8u * (3 * STAGES + s); };
   if (threadIdx.x == 0) {
     for (int s = 0; s < STAGES; s++) {
-      sf_wg::mbar_init(full_k(s), 1);
-      sf_wg::mbar_init(full_v(s), 1);
-      sf_wg::mbar_init(empty_k(s), 4 * NWG);
-      sf_wg::mbar_init(empty_v(s), 4 * NWG);
+      sf_async::mbar_init(full_k(s), 1);
+      sf_async::mbar_init(full_v(s), 1);
+      sf_async::mbar_init(empty_k(s), 4 * NWG);
+      sf_async::mbar_init(empty_v(s), 4 * NWG);
     }
-    sf_wg::mbar_init_fence();
+    sf_async::mbar_init_fence();
   }
   __syncthreads();
 
@@ -152,13 +152,13 @@ sf_attention_wgmma_kernel(const __grid_constant__ CUtensorMap tmk, const __grid_
         const int s = it % STAGES;
         const uint32_t ph = (uint32_t)(it / STAGES) & 1u;
         const uint32_t sk = sbase + C::K_OFF + s * C::TILE, sv = sbase + C::V_OFF + s * C::TILE;
-        sf_wg::mbar_wait(empty_k(s), ph ^ 1u);
-        sf_wg::mbar_arrive_expect_tx(full_k(s), C::TILE);
+        sf_async::mbar_wait(empty_k(s), ph ^ 1u);
+        sf_async::mbar_arrive_expect_tx(full_k(s), C::TILE);
 #pragma unroll
         for (int c = 0; c < C::CH; c++)
           sf_wg::tma_load_4d(sk + c * C::KV_CHUNK, &tmk, full_k(s), c * 64, kh, it * BK, b);
-        sf_wg::mbar_wait(empty_v(s), ph ^ 1u);
-        sf_wg::mbar_arrive_expect_tx(full_v(s), C::TILE);
+        sf_async::mbar_wait(empty_v(s), ph ^ 1u);
+        sf_async::mbar_arrive_expect_tx(full_v(s), C::TILE);
 #pragma unroll
         for (int c = 0; c < C::CH; c++)
           sf_wg::tma_load_4d(sv + c * C::KV_CHUNK, &tmv, full_v(s), c * 64, kh, it * BK, b);
@@ -190,7 +190,7 @@ sf_attention_wgmma_kernel(const __grid_constant__ CUtensorMap tmk, const __grid_
         sf_wg::st_shared_v4(sq + (j >> 3) * C::Q_CHUNK + r * 128 + (((j & 7) ^ (r & 7)) << 4), v[k]);
       }
       sf_wg::fence_proxy_async();
-      sf_wg::named_bar_sync(1 + cw, 128);
+      sf_async::named_bar_sync(1 + cw, 128);
     }
 
     /* key kpos is seen by row hr iff kpos <= lim[hr] */
@@ -294,7 +294,7 @@ sf_attention_wgmma_kernel(const __grid_constant__ CUtensorMap tmk, const __grid_
     };
     /* one arrival per consumer warp once its wgmma reading the stage are done */
     auto release = [&](uint32_t bar) {
-      if (lane == 0) sf_wg::mbar_arrive(bar);
+      if (lane == 0) sf_async::mbar_arrive(bar);
     };
     /* zero V rows [kv_len - k0, BK) of stage st (last tile only) */
     auto zero_v_tail = [&](int it, int st) {
@@ -307,7 +307,7 @@ sf_attention_wgmma_kernel(const __grid_constant__ CUtensorMap tmk, const __grid_
         sf_wg::st_shared_v4(sv + c * C::KV_CHUNK + r * 128 + j * 16, make_uint4(0u, 0u, 0u, 0u));
       }
       sf_wg::fence_proxy_async();
-      sf_wg::named_bar_sync(1 + cw, 128);
+      sf_async::named_bar_sync(1 + cw, 128);
     };
 
     /* Ping-pong (PP): the two consumer warpgroups take turns to issue their
@@ -317,17 +317,17 @@ sf_attention_wgmma_kernel(const __grid_constant__ CUtensorMap tmk, const __grid_
      * warpgroup 0 go first; both issue n_tiles + 1 batches, and warpgroup 0
      * takes the last pass at the end so that no arrival is left over. */
     auto turn_wait = [&]() {
-      if constexpr (PP) sf_wg::named_bar_sync(3 + cw, 256);
+      if constexpr (PP) sf_async::named_bar_sync(3 + cw, 256);
     };
     auto turn_pass = [&]() {
-      if constexpr (PP) sf_wg::named_bar_arrive(3 + (cw ^ 1), 256);
+      if constexpr (PP) sf_async::named_bar_arrive(3 + (cw ^ 1), 256);
     };
     if constexpr (PP)
-      if (cw == 1) sf_wg::named_bar_arrive(3, 256);
+      if (cw == 1) sf_async::named_bar_arrive(3, 256);
 
     if constexpr (OVL) {
       /* tile 0: S, softmax, P */
-      sf_wg::mbar_wait(full_k(0), 0);
+      sf_async::mbar_wait(full_k(0), 0);
       turn_wait();
       sf_wg::wg_fence();
       qk(0);
@@ -340,8 +340,8 @@ sf_attention_wgmma_kernel(const __grid_constant__ CUtensorMap tmk, const __grid_
       to_p();
       for (int it = 1; it < n_tiles; it++) {
         const int st = it % STAGES, sp = (it - 1) % STAGES;
-        sf_wg::mbar_wait(full_k(st), (uint32_t)(it / STAGES) & 1u);
-        sf_wg::mbar_wait(full_v(sp), (uint32_t)((it - 1) / STAGES) & 1u);
+        sf_async::mbar_wait(full_k(st), (uint32_t)(it / STAGES) & 1u);
+        sf_async::mbar_wait(full_v(sp), (uint32_t)((it - 1) / STAGES) & 1u);
         turn_wait();
         sf_wg::wg_fence();
         qk(st);
@@ -361,7 +361,7 @@ sf_attention_wgmma_kernel(const __grid_constant__ CUtensorMap tmk, const __grid_
         to_p();
       }
       const int it = n_tiles - 1, st = it % STAGES;
-      sf_wg::mbar_wait(full_v(st), (uint32_t)(it / STAGES) & 1u);
+      sf_async::mbar_wait(full_v(st), (uint32_t)(it / STAGES) & 1u);
       zero_v_tail(it, st);
       turn_wait();
       sf_wg::wg_fence();
@@ -373,12 +373,12 @@ sf_attention_wgmma_kernel(const __grid_constant__ CUtensorMap tmk, const __grid_
       pin_p();
       release(empty_v(st));
       if constexpr (PP)
-        if (cw == 0) sf_wg::named_bar_sync(3, 256);
+        if (cw == 0) sf_async::named_bar_sync(3, 256);
     } else {
       for (int it = 0; it < n_tiles; it++) {
         const int st = it % STAGES;
         const uint32_t ph = (uint32_t)(it / STAGES) & 1u;
-        sf_wg::mbar_wait(full_k(st), ph);
+        sf_async::mbar_wait(full_k(st), ph);
         sf_wg::wg_fence();
         qk(st);
         sf_wg::wg_commit();
@@ -388,7 +388,7 @@ sf_attention_wgmma_kernel(const __grid_constant__ CUtensorMap tmk, const __grid_
         softmax(it);
         rescale();
         to_p();
-        sf_wg::mbar_wait(full_v(st), ph);
+        sf_async::mbar_wait(full_v(st), ph);
         zero_v_tail(it, st);
         sf_wg::wg_fence();
         pv(st);

@@ -1,6 +1,7 @@
 /* Device helpers of the Hopper attention prefill (attention_wgmma.cu):
- * mbarriers, TMA (cp.async.bulk.tensor), wgmma (sm_90a) and setmaxnreg as
- * inline PTX, and the shared-memory matrix descriptors. CUDA C++, included
+ * TMA (cp.async.bulk.tensor), wgmma (sm_90a) and setmaxnreg as inline PTX,
+ * and the shared-memory matrix descriptors (mbarriers and named barriers:
+ * mbarrier.cuh, sf_async). CUDA C++, included
  * by attention_wgmma.cu only. Everything that emits an sm_90a-only
  * instruction is used only under __CUDA_ARCH_FEAT_SM90_ALL (the kernel body
  * is guarded; these are inline and never instantiated elsewhere).

@@ -53,6 +53,7 @@ struct sf_cuda_impl {
   void *host_buf;                /* host staging (top-k sampling) */
   size_t host_buf_bytes;
   int num_sms;
+  int cc_major;                  /* compute capability of the context's device */
   size_t smem_optin;             /* max dynamic shared memory per block */
   int pdl;                       /* launches may overlap their predecessor (sf_launch) */
   struct sf_cuda_block *blocks;  /* live allocations of alloc (for mem_live) */

@@ -109,10 +109,9 @@ static sf_status init_impl(sf_op_ctx *ctx, sf_cuda_impl *impl, int device, sf_er
   int optin = 0;
   SF_CUDA_TRY(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
   impl->smem_optin = (size_t)optin;
-  int major = 0;
-  SF_CUDA_TRY(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  SF_CUDA_TRY(cudaDeviceGetAttribute(&impl->cc_major, cudaDevAttrComputeCapabilityMajor, device));
   const char *pdl_env = getenv("SCANFLASH_PDL");
-  impl->pdl = major >= 9 && !(pdl_env && !strcmp(pdl_env, "0"));
+  impl->pdl = impl->cc_major >= 9 && !(pdl_env && !strcmp(pdl_env, "0"));
   SF_CUDA_TRY(cudaStreamSynchronize(impl->stream));
 
   ctx->ops = &sf_ops_cuda;

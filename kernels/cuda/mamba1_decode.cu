@@ -53,7 +53,7 @@
 #include "cuda_common.cuh"
 #include "mbarrier.cuh"
 
-using namespace sf_wg;
+using namespace sf_async;
 
 enum {
   MD_WARPS = 8,                       /* consumer warps a block */
@@ -86,11 +86,23 @@ __device__ __forceinline__ void md_span(int64_t n, int64_t *lo, int64_t *hi) {
 __device__ __forceinline__ int md_rows_per_chunk(const md_args &g, int k) { return g.slot_bytes / (k * 2); }
 
 /* The three streamed matrices of a layer, in the order the stages read them. */
-__device__ __forceinline__ void md_matrix(const md_args &g, int l, int m, const void **w, int64_t *n, int *k) {
+enum { MD_IN_PROJ, MD_X_PROJ, MD_OUT_PROJ, MD_MATRICES };
+
+/* Matrix m of layer l: its weights, and this block's rows [lo, hi) of k
+ * elements. The one description the producer and the consumers share, so
+ * both walk the same chunks. */
+__device__ __forceinline__ const void *md_rows(const md_args &g, int l, int m, int64_t *lo, int64_t *hi, int *k) {
   const sf_mamba1_layer_ptrs &L = g.layer[l];
-  if (m == 0) *w = L.in_proj_w, *n = 2 * (int64_t)g.di, *k = g.d;
-  else if (m == 1) *w = L.x_proj_w, *n = g.R + 2 * g.N, *k = g.di;
-  else *w = L.out_proj_w, *n = g.d, *k = g.di;
+  if (m == MD_IN_PROJ) {
+    md_span(2 * (int64_t)g.di, lo, hi), *k = g.d;
+    return L.in_proj_w;
+  }
+  if (m == MD_X_PROJ) {
+    md_span(g.R + 2 * g.N, lo, hi), *k = g.di;
+    return L.x_proj_w;
+  }
+  md_span(g.d, lo, hi), *k = g.di;
+  return L.out_proj_w;
 }
 
 struct md_smem {
@@ -107,12 +119,10 @@ struct md_smem {
 __device__ void md_produce(const md_args &g, const md_smem &s) {
   uint32_t q = 0;
   for (int l = 0; l < g.n_layers; l++)
-    for (int m = 0; m < 3; m++) {
-      const void *w;
-      int64_t n, lo, hi;
+    for (int m = 0; m < MD_MATRICES; m++) {
+      int64_t lo, hi;
       int k;
-      md_matrix(g, l, m, &w, &n, &k);
-      md_span(n, &lo, &hi);
+      const void *w = md_rows(g, l, m, &lo, &hi, &k);
       const int64_t rpc = md_rows_per_chunk(g, k), row_bytes = (int64_t)k * 2;
       for (int64_t r = lo; r < hi; r += rpc, q++) {
         const uint32_t slot = q % g.slots, bytes = (uint32_t)(min(rpc, hi - r) * row_bytes);
@@ -252,11 +262,12 @@ __device__ void md_in_proj(const md_args &g, const md_smem &s, uint32_t &q, int 
   for (int i = threadIdx.x; i < d; i += MD_CONSUMERS)
     act[i] = sf_from_f<T>(__ldcg(g.x + i) * inv * sf_ldg<T>(nw + i));
   md_sync();
-  uint4 a[AW];
-  md_act_regs<AW>(a, s.act, d / 8);
   int64_t lo, hi;
-  md_span(2 * (int64_t)di, &lo, &hi);
-  md_gemv<T, AW>(g, s, q, lo, hi, d, a);
+  int k;
+  md_rows(g, l, MD_IN_PROJ, &lo, &hi, &k);
+  uint4 a[AW];
+  md_act_regs<AW>(a, s.act, k / 8);
+  md_gemv<T, AW>(g, s, q, lo, hi, k, a);
   const T *cw = (const T *)L.conv_w, *cb = (const T *)L.conv_b;
   for (int64_t r = lo + threadIdx.x; r < hi; r += MD_CONSUMERS) {
     const T xt = sf_from_f<T>(s.vals[r - lo]);
@@ -269,24 +280,25 @@ __device__ void md_in_proj(const md_args &g, const md_smem &s, uint32_t &q, int 
   }
 }
 
-/* The block's rows [lo, hi) of an n-row product over src (d_inner wide, other
- * blocks' output): staged once, held in registers, the rows from the ring. */
+/* The block's rows [lo, hi) of matrix m of layer l over src (other blocks'
+ * output): staged once, held in registers, the rows from the ring. */
 template <typename T, int AW>
-__device__ void md_product(const md_args &g, const md_smem &s, uint32_t &q, const void *src, int64_t n,
+__device__ void md_product(const md_args &g, const md_smem &s, uint32_t &q, int l, int m, const void *src,
                            int64_t *lo, int64_t *hi) {
-  md_stage<T>(s.act, (const T *)src, g.di);
+  int k;
+  md_rows(g, l, m, lo, hi, &k);
+  md_stage<T>(s.act, (const T *)src, k);
   md_sync();
   uint4 a[AW];
-  md_act_regs<AW>(a, s.act, g.di / 8);
-  md_span(n, lo, hi);
-  md_gemv<T, AW>(g, s, q, *lo, *hi, g.di, a);
+  md_act_regs<AW>(a, s.act, k / 8);
+  md_gemv<T, AW>(g, s, q, *lo, *hi, k, a);
 }
 
 /* Stage 1: x_proj over xc. */
 template <typename T, int AW>
-__device__ void md_x_proj(const md_args &g, const md_smem &s, uint32_t &q) {
+__device__ void md_x_proj(const md_args &g, const md_smem &s, uint32_t &q, int l) {
   int64_t lo, hi;
-  md_product<T, AW>(g, s, q, g.xc, g.R + 2 * g.N, &lo, &hi);
+  md_product<T, AW>(g, s, q, l, MD_X_PROJ, g.xc, &lo, &hi);
   for (int64_t r = lo + threadIdx.x; r < hi; r += MD_CONSUMERS) ((T *)g.xdbl)[r] = sf_from_f<T>(s.vals[r - lo]);
 }
 
@@ -356,9 +368,9 @@ __device__ void md_state_update(const md_args &g, const md_smem &s, int l, int64
 
 /* Stage 3: out_proj over y, added into the residual. */
 template <typename T, int AW>
-__device__ void md_out_proj(const md_args &g, const md_smem &s, uint32_t &q) {
+__device__ void md_out_proj(const md_args &g, const md_smem &s, uint32_t &q, int l) {
   int64_t lo, hi;
-  md_product<T, AW>(g, s, q, g.y, g.d, &lo, &hi);
+  md_product<T, AW>(g, s, q, l, MD_OUT_PROJ, g.y, &lo, &hi);
   for (int64_t r = lo + threadIdx.x; r < hi; r += MD_CONSUMERS) g.x[r] = __ldcg(g.x + r) + s.vals[r - lo];
 }
 
@@ -369,8 +381,9 @@ __device__ void md_prefetch_layer(const md_args &g, int l) {
   const sf_mamba1_layer_ptrs &L = g.layer[l];
   const int64_t di = g.di, W = g.W, N = g.N, R = g.R, e = sizeof(T);
   int64_t lo, hi, c0, c1;
-  md_span(2 * di, &lo, &hi);
-  hi = min(hi, di);
+  int k;
+  md_rows(g, l, MD_IN_PROJ, &lo, &hi, &k);
+  hi = min(hi, di); /* the rows that are x channels */
   md_span(di, &c0, &c1);
   md_prefetch(L.norm_w, g.d * e);
   if (lo < hi) {
@@ -420,7 +433,7 @@ __global__ void __launch_bounds__(MD_THREADS, 1) mamba1_decode_kernel(const __gr
     md_in_proj<T, AW>(g, s, q, l);
     md_arrive(ctr + 0);
     md_wait(ctr + 0);
-    md_x_proj<T, AW>(g, s, q);
+    md_x_proj<T, AW>(g, s, q, l);
     md_arrive(ctr + 1);
     md_chan h;
     md_chan_load<T>(g, l, c0, c1, h);
@@ -428,7 +441,7 @@ __global__ void __launch_bounds__(MD_THREADS, 1) mamba1_decode_kernel(const __gr
     md_state_update<T>(g, s, l, c0, c1, h);
     md_arrive(ctr + 2);
     md_wait(ctr + 2);
-    md_out_proj<T, AW>(g, s, q);
+    md_out_proj<T, AW>(g, s, q, l);
     md_arrive(ctr + 3);
   }
 #endif
@@ -440,6 +453,9 @@ static sf_status unsupported(sf_error *err, const char *why) {
   return sf_fail(err, SF_ERR_UNSUPPORTED, "mamba1_decode: %s", why);
 }
 
+/* The longer of d_model and d_inner: the widest row and input vector. */
+static int64_t md_widest(const sf_mamba1_decode_params *p) { return p->d_model > p->d_inner ? p->d_model : p->d_inner; }
+
 /* Shared memory besides the ring: mbarriers, act, reductions, x_proj's
  * output, the largest span of rows. */
 static size_t md_extra_smem(const sf_mamba1_decode_params *p, int slots, int grid) {
@@ -448,8 +464,7 @@ static size_t md_extra_smem(const sf_mamba1_decode_params *p, int slots, int gri
                            (p->dt_rank + 2 * p->d_state + grid - 1) / grid + 1};
   int64_t rows = 0;
   for (int i = 0; i < 3; i++) rows = spans[i] > rows ? spans[i] : rows;
-  const int64_t wide = p->d_model > p->d_inner ? p->d_model : p->d_inner;
-  return (size_t)16 * slots + sf_align_up((size_t)wide * 2, 16) +
+  return (size_t)16 * slots + sf_align_up((size_t)md_widest(p) * 2, 16) +
          sizeof(float) * (size_t)(32 + p->dt_rank + 2 * p->d_state + rows);
 }
 
@@ -476,10 +491,7 @@ static sf_status md_check(sf_op_ctx *ctx, const sf_mamba1_decode_params *p, sf_e
   if (p->d_state > 32 || p->dt_rank > 32 * MD_RW) return unsupported(err, "d_state > 32 or dt_rank > 256");
   const int grid = sf_cuda_impl_of(ctx)->num_sms;
   if ((p->d_inner + grid - 1) / grid > MD_WARPS * MD_CHW) return unsupported(err, "d_inner too wide for the grid");
-  int dev = 0, major = 0;
-  SF_CUDA_TRY(cudaGetDevice(&dev));
-  SF_CUDA_TRY(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-  if (major < 9) return unsupported(err, "needs compute capability 9.0 (bulk copies)");
+  if (sf_cuda_impl_of(ctx)->cc_major < 9) return unsupported(err, "needs compute capability 9.0 (bulk copies)");
   return SF_OK;
 }
 
@@ -489,8 +501,7 @@ static sf_status md_launch(sf_op_ctx *ctx, const sf_mamba1_decode_params *p, sf_
   const int grid = impl->num_sms;
   /* A slot holds at least the longest row; the slots are a multiple of the
    * consumer warps (md_gemv). */
-  const int64_t wide = p->d_model > p->d_inner ? p->d_model : p->d_inner;
-  const size_t row_max = sf_align_up((size_t)wide * sizeof(T), 16);
+  const size_t row_max = sf_align_up((size_t)md_widest(p) * sizeof(T), 16);
   const size_t slot_bytes = row_max > (size_t)MD_SLOT_MIN ? row_max : (size_t)MD_SLOT_MIN;
   int slots = MD_MAX_SLOTS;
   while (slots >= MD_WARPS && (size_t)slots * slot_bytes + md_extra_smem(p, slots, grid) > impl->smem_optin)
@@ -533,7 +544,7 @@ static sf_status md_launch(sf_op_ctx *ctx, const sf_mamba1_decode_params *p, sf_
 template <typename T>
 static sf_status md_launch_t(sf_op_ctx *ctx, const sf_mamba1_decode_params *p, sf_error *err) {
   /* words of the widest input vector a lane holds */
-  const int64_t wide = p->d_model > p->d_inner ? p->d_model : p->d_inner, aw = (wide / 8 + 31) / 32;
+  const int64_t aw = (md_widest(p) / 8 + 31) / 32;
   if (aw <= 4) return md_launch<T, 4>(ctx, p, err);
   if (aw <= 16) return md_launch<T, 16>(ctx, p, err);
   return md_launch<T, 32>(ctx, p, err);

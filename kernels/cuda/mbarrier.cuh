@@ -8,7 +8,7 @@
 
 #include <stdint.h>
 
-namespace sf_wg {
+namespace sf_async {
 
 /* ---- mbarriers ----------------------------------------------------------- */
 
@@ -61,6 +61,6 @@ __device__ __forceinline__ void named_bar_sync(int id, int threads) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
-}  // namespace sf_wg
+}  // namespace sf_async
 
 #endif
