@@ -6,37 +6,45 @@
  * programmatic dependent launch, each kernel's ramp, tail and the round
  * trips after its wait leave the memory idle: the step ran at ~55% of the
  * copy rate (bench/notes-decode.md). Here one block per SM stays resident
- * for the whole step and one warp of it, the producer, streams the block's
- * share of every weight matrix of every layer into a ring of shared-memory
- * slots with the bulk copy unit, never waiting for activations: the weights
- * are constants of the step. So while the other warps wait at a grid-wide
- * barrier for the previous stage's outputs, the block's next weights are
- * already arriving; the stream stops only when the ring is full.
+ * for the whole step, and a producer warp streams the block's share of every
+ * weight matrix of every layer into a ring of shared-memory slots with the
+ * bulk copy unit, never waiting for activations (the weights are constants
+ * of the step). While the consumer warps wait at a grid-wide barrier for
+ * the previous stage's outputs, the block's next weights keep arriving; the
+ * stream stops only when the ring is full.
  *
- * Measured on an H100 (bench/notes-decode.md, 2026-11-25): correct, and
- * slower than the op-by-op step (mamba-1.4b at 2k: 2.52 ms a token against
- * 1.67), so the engine runs it only on request (SCANFLASH_PERSISTENT=1).
- * A layer took ~49 us, of which the four grid barriers ~18 us, and with
- * every wait and every dot product taken out the ring alone still needed
- * ~27 us a layer (1.9 TB/s): the next steps are in the notes.
+ * The consumers never read DRAM themselves. With the ring's copies in
+ * flight (the ring's bytes on every SM: several microseconds of the stream),
+ * a demand load that misses L2 queues behind them: the first version of
+ * this kernel loaded its state-update operands that way and lost ~7 us a
+ * layer to it (bench/notes-decode.md, session 7). So every operand a block
+ * needs from DRAM comes by bulk copy as well, by a second producer warp into
+ * two operand buffers (stage 0's: the norm weight and the block's conv
+ * weights and states; stage 2's: its dt_proj rows, A, D, dt bias and SSM
+ * states), each refilled for the next layer as soon as its stage has used
+ * it. What the consumers read from global memory is only the small vectors
+ * other blocks wrote this step (L2 hits).
  *
- * Work split (G blocks, block b): each matrix's rows are cut into G
- * contiguous spans (rows [n b / G, n (b + 1) / G)), a span into chunks of
- * whole rows that fit a slot, so a chunk is one contiguous copy. The
- * consumer warps take a stage's chunks in turn, each row a warp-wide dot
- * product against the stage's input vector (staged in shared memory once
- * per block, then held by each lane in registers: the lane reads the same
- * words of every row). A layer is four stages separated by grid-wide
- * barriers (a counter per stage and layer in the workspace, zeroed before
- * the launch):
- *   0. RMSNorm of x (every block, from L2) -> in_proj rows; epilogue: the
- *      conv update of the block's x channels (conv1d_update.cuh, so it
- *      agrees with the op to the bit), z kept for stage 2;
+ * Work split (G blocks, block b): the d_inner channels go to blocks in
+ * groups of 8 (every slice 16-byte aligned); block b owns channels
+ * [c0, c1): their rows of in_proj (x and z), their conv and their state
+ * update, so x, z and xc of its channels never leave the block (xc is also
+ * written out: x_proj needs every channel). x_proj's and out_proj's rows are
+ * cut into G contiguous spans. A span is streamed in chunks of whole rows
+ * that fit a slot; the consumer warps take a product's chunks in turn, each
+ * row a warp-wide dot product against the stage's input vector (staged in
+ * shared memory once per block, then held by each lane in registers: the
+ * lane reads the same words of every row). A layer is four stages between
+ * grid-wide barriers (a counter per stage and layer in the workspace, zeroed
+ * before the launch):
+ *   0. RMSNorm of x (every block, from L2) -> in_proj rows of the block's
+ *      channels; epilogue: the conv update (conv1d_update.cuh, so it agrees
+ *      with the op to the bit), xc written out, xc and z kept;
  *   1. x_proj rows over xc;
- *   2. the selective state update of the block's channels, with dt_proj
- *      (a warp per channel, a lane per state; each warp's operands loaded
- *      before the barrier);
- *   3. out_proj rows over y, added into the residual x.
+ *   2. the selective state update of the block's channels with dt_proj
+ *      (selective_state_update.cuh: the op's arithmetic and layout);
+ *   3. out_proj rows over y, added into the residual x (the block's rows
+ *      of x are the same every layer: kept in shared memory too).
  * The numerics are the op-by-op path's: f32 sums, intermediates rounded to
  * the activation type where the ops write them, f32 residual and states.
  *
@@ -48,30 +56,85 @@
  * L1 could hold the last layer's. Launched cooperatively (every block
  * resident, or the launch fails), without programmatic dependent launch.
  * sm_90 (bulk copies); the launcher refuses other devices. Workspace: the
- * counters and the step's intermediates (xc, z, x_proj's output, y). */
+ * counters and the step's intermediates (xc, x_proj's output, y). */
 #include "conv1d_update.cuh"
 #include "cuda_common.cuh"
 #include "mbarrier.cuh"
+#include "selective_state_update.cuh"
 
 using namespace sf_async;
 
 enum {
-  MD_WARPS = 8,                       /* consumer warps a block */
+  MD_WARPS = 6,                       /* consumer warps a block: with the two producers, two warps
+                                         a scheduler, so up to 255 registers a thread (with three, 168:
+                                         the gemv's rows in flight then spilled) */
   MD_CONSUMERS = MD_WARPS * 32,
-  MD_THREADS = MD_CONSUMERS + 32,     /* + the producer warp */
+  MD_THREADS = MD_CONSUMERS + 64,     /* + the weight producer warp and the operand producer warp */
   MD_BAR = 1,                         /* named barrier of the consumers */
   MD_SLOT_MIN = 8192,                 /* bytes a ring slot at least (more where a row is longer) */
   MD_MAX_SLOTS = 32,
-  MD_CHW = 4,                         /* state-update channels a warp: 32 a block */
-  MD_RW = 8,                          /* dt_rank elements a lane: up to 256 */
+  MD_GROUP = 8,                       /* channels go to blocks in groups of 8 */
+  MD_WMAX = 8,                        /* d_conv at most */
+  MD_NPT = 32,                        /* elements of x a consumer thread normalises: d_model up to 6144 */
   MD_STAGES = 4,
 };
+
+/* ---- shared memory: one description for the launcher and the kernel ------ */
+
+/* Byte offsets in the dynamic shared memory, after the ring. */
+struct md_layout {
+  uint32_t bars;                                   /* full[slots], empty[slots], then the operand buffers' four */
+  uint32_t norm_w, conv_w, conv_b, conv_st;        /* operand buffer A (stage 0) */
+  uint32_t dtw, A, D, bias, st;                    /* operand buffer B (stage 2) */
+  uint32_t act;                                    /* a stage's input vector, 16-bit, up to max(d, d_inner) */
+  uint32_t xd;                                     /* x_proj's output, 16-bit */
+  uint32_t red, vals, xcs, zs, xo;                 /* f32: reductions, a product's rows, xc, z, the block's x rows */
+  uint32_t total;
+};
+
+struct md_shape {
+  int64_t d, di;
+  int N, R, W, slots, slot_bytes, e; /* e: bytes of an activation */
+  int ncmax, rows_max;               /* channels of a block at most; rows of a product a block at most */
+};
+
+__host__ __device__ inline uint32_t md_take(uint32_t *off, int64_t bytes) {
+  const uint32_t at = (*off + 15u) & ~15u;
+  *off = at + (uint32_t)bytes;
+  return at;
+}
+
+__host__ __device__ inline md_layout md_layout_of(const md_shape &sh) {
+  md_layout L;
+  const int64_t n = sh.ncmax, e = sh.e, nx = sh.R + 2 * sh.N, widest = sh.d > sh.di ? sh.d : sh.di;
+  uint32_t off = (uint32_t)sh.slots * (uint32_t)sh.slot_bytes;
+  L.bars = md_take(&off, 8 * (2 * sh.slots + 4));
+  L.norm_w = md_take(&off, sh.d * e);
+  L.conv_w = md_take(&off, n * sh.W * e);
+  L.conv_b = md_take(&off, n * e);
+  L.conv_st = md_take(&off, n * (sh.W - 1) * e);
+  L.dtw = md_take(&off, n * sh.R * e);
+  L.A = md_take(&off, n * sh.N * 4);
+  L.D = md_take(&off, n * 4);
+  L.bias = md_take(&off, n * 4);
+  L.st = md_take(&off, n * sh.N * 4);
+  L.act = md_take(&off, widest * e);
+  L.xd = md_take(&off, nx * e);
+  L.red = md_take(&off, 32 * 4);
+  L.vals = md_take(&off, (int64_t)sh.rows_max * 4);
+  L.xcs = md_take(&off, n * 4);
+  L.zs = md_take(&off, n * 4);
+  L.xo = md_take(&off, (int64_t)sh.rows_max * 4);
+  L.total = (off + 15u) & ~15u;
+  return L;
+}
 
 struct md_args {
   int n_layers, d, di, N, R, W, slots, slot_bytes;
   float eps;
+  md_layout lay;
   float *x;
-  void *xc, *z, *xdbl, *y;            /* the step's intermediates, dtype */
+  void *xc, *xdbl, *y;                /* the step's intermediates, dtype */
   unsigned *ctr;                      /* [n_layers][MD_STAGES] arrivals */
   sf_mamba1_layer_ptrs layer[SF_MAMBA1_DECODE_MAX_LAYERS];
 };
@@ -82,19 +145,27 @@ __device__ __forceinline__ void md_span(int64_t n, int64_t *lo, int64_t *hi) {
   *hi = n * (blockIdx.x + 1) / gridDim.x;
 }
 
+/* Block b's channels [c0, c1): whole groups of MD_GROUP. */
+__device__ __forceinline__ void md_chans(const md_args &g, int64_t *c0, int64_t *c1) {
+  md_span(g.di / MD_GROUP, c0, c1);
+  *c0 *= MD_GROUP, *c1 *= MD_GROUP;
+}
+
 /* Rows of k 16-bit elements a slot holds. */
 __device__ __forceinline__ int md_rows_per_chunk(const md_args &g, int k) { return g.slot_bytes / (k * 2); }
 
-/* The three streamed matrices of a layer, in the order the stages read them. */
-enum { MD_IN_PROJ, MD_X_PROJ, MD_OUT_PROJ, MD_MATRICES };
+/* The streamed row spans of a layer, in the order the stages read them. */
+enum { MD_IN_X, MD_IN_Z, MD_X_PROJ, MD_OUT_PROJ, MD_SPANS };
 
-/* Matrix m of layer l: its weights, and this block's rows [lo, hi) of k
+/* Span m of layer l: its matrix, and this block's rows [lo, hi) of k
  * elements. The one description the producer and the consumers share, so
  * both walk the same chunks. */
 __device__ __forceinline__ const void *md_rows(const md_args &g, int l, int m, int64_t *lo, int64_t *hi, int *k) {
   const sf_mamba1_layer_ptrs &L = g.layer[l];
-  if (m == MD_IN_PROJ) {
-    md_span(2 * (int64_t)g.di, lo, hi), *k = g.d;
+  if (m == MD_IN_X || m == MD_IN_Z) {
+    md_chans(g, lo, hi);
+    if (m == MD_IN_Z) *lo += g.di, *hi += g.di;
+    *k = g.d;
     return L.in_proj_w;
   }
   if (m == MD_X_PROJ) {
@@ -106,20 +177,40 @@ __device__ __forceinline__ const void *md_rows(const md_args &g, int l, int m, i
 }
 
 struct md_smem {
+  unsigned char *base;
   uint32_t ring, full, empty;         /* shared addresses: slots, their full and empty mbarriers */
+  uint32_t opa_full, opa_empty, opb_full, opb_empty;
   const uint4 *ring_p;
-  uint4 *act;                         /* a stage's input vector, 16-bit, up to 8192 */
-  float *vals;                        /* the block's rows of a product, before the epilogue */
-  float *xd;                          /* x_proj's output: dt_low, B, C */
-  float *red;                         /* reductions */
+  uint4 *act;
+  float *vals, *red, *xcs, *zs, *xo;
 };
 
-/* ---- the producer: the block's weight spans, layer by layer --------------- */
+__device__ __forceinline__ md_smem md_smem_of(const md_args &g, unsigned char *smem) {
+  md_smem s;
+  const md_layout &L = g.lay;
+  s.base = smem;
+  s.ring = (uint32_t)__cvta_generic_to_shared(smem);
+  s.ring_p = reinterpret_cast<const uint4 *>(smem);
+  s.full = s.ring + L.bars;
+  s.empty = s.full + 8 * g.slots;
+  s.opa_full = s.empty + 8 * g.slots;
+  s.opa_empty = s.opa_full + 8, s.opb_full = s.opa_full + 16, s.opb_empty = s.opa_full + 24;
+  s.act = reinterpret_cast<uint4 *>(smem + L.act);
+  s.vals = reinterpret_cast<float *>(smem + L.vals);
+  s.red = reinterpret_cast<float *>(smem + L.red);
+  s.xcs = reinterpret_cast<float *>(smem + L.xcs);
+  s.zs = reinterpret_cast<float *>(smem + L.zs);
+  s.xo = reinterpret_cast<float *>(smem + L.xo);
+  return s;
+}
 
-__device__ void md_produce(const md_args &g, const md_smem &s) {
+/* ---- the producers -------------------------------------------------------- */
+
+/* The weight producer: the block's row spans, layer by layer. */
+__device__ void md_produce_weights(const md_args &g, const md_smem &s) {
   uint32_t q = 0;
   for (int l = 0; l < g.n_layers; l++)
-    for (int m = 0; m < MD_MATRICES; m++) {
+    for (int m = 0; m < MD_SPANS; m++) {
       int64_t lo, hi;
       int k;
       const void *w = md_rows(g, l, m, &lo, &hi, &k);
@@ -131,6 +222,42 @@ __device__ void md_produce(const md_args &g, const md_smem &s) {
         bulk_g2s(s.ring + slot * g.slot_bytes, (const char *)w + r * row_bytes, bytes, s.full + 8 * slot);
       }
     }
+}
+
+/* One operand slice of `bytes` (a multiple of 16, maybe 0) into the
+ * operand buffer at offset off. */
+__device__ __forceinline__ void md_copy(const md_smem &s, uint32_t off, const void *src, int64_t bytes,
+                                        uint32_t bar) {
+  if (bytes > 0) bulk_g2s(s.ring + off, src, (uint32_t)bytes, bar);
+}
+
+/* The operand producer: for every layer, buffer A once stage 0 of the
+ * previous layer has released it, then buffer B once stage 2 has. */
+template <typename T>
+__device__ void md_produce_operands(const md_args &g, const md_smem &s) {
+  int64_t c0, c1;
+  md_chans(g, &c0, &c1);
+  const int64_t n = c1 - c0, e = sizeof(T), W = g.W, N = g.N, R = g.R;
+  const md_layout &O = g.lay;
+  for (int l = 0; l < g.n_layers; l++) {
+    const sf_mamba1_layer_ptrs &L = g.layer[l];
+    const int64_t cb = L.conv_b ? n * e : 0, cs = n * (W - 1) * e;
+    if (l > 0) mbar_wait(s.opa_empty, (l - 1) & 1);
+    mbar_arrive_expect_tx(s.opa_full, (uint32_t)(g.d * e + n * W * e + cb + cs));
+    md_copy(s, O.norm_w, L.norm_w, g.d * e, s.opa_full);
+    md_copy(s, O.conv_w, (const T *)L.conv_w + c0 * W, n * W * e, s.opa_full);
+    if (cb) md_copy(s, O.conv_b, (const T *)L.conv_b + c0, cb, s.opa_full);
+    if (cs) md_copy(s, O.conv_st, (const T *)L.conv_state + c0 * (W - 1), cs, s.opa_full);
+
+    const int64_t D = L.D ? n * 4 : 0, bias = L.dt_bias ? n * 4 : 0;
+    if (l > 0) mbar_wait(s.opb_empty, (l - 1) & 1);
+    mbar_arrive_expect_tx(s.opb_full, (uint32_t)(n * R * e + 2 * n * N * 4 + D + bias));
+    md_copy(s, O.dtw, (const T *)L.dt_proj_w + c0 * R, n * R * e, s.opb_full);
+    md_copy(s, O.A, L.A + c0 * N, n * N * 4, s.opb_full);
+    if (D) md_copy(s, O.D, L.D + c0, D, s.opb_full);
+    if (bias) md_copy(s, O.bias, L.dt_bias + c0, bias, s.opb_full);
+    md_copy(s, O.st, L.ssm_state + c0 * N, n * N * 4, s.opb_full);
+  }
 }
 
 /* ---- the consumers -------------------------------------------------------- */
@@ -155,10 +282,13 @@ __device__ __forceinline__ unsigned md_ld_acquire(const unsigned *p) {
   return v;
 }
 
-/* This block's stage is done: every consumer has written its outputs. */
-__device__ __forceinline__ void md_arrive(unsigned *ctr) {
+/* This block's stage is done: every consumer has written its outputs (and
+ * read the operand buffer `release`, if not 0, which goes back to the
+ * operand producer). */
+__device__ __forceinline__ void md_arrive(unsigned *ctr, uint32_t release = 0) {
   md_sync();
   if (threadIdx.x == 0) {
+    if (release) mbar_arrive(release);
     __threadfence();
     atomicAdd(ctr, 1u);
   }
@@ -174,16 +304,8 @@ __device__ __forceinline__ void md_wait(const unsigned *ctr) {
   md_sync();
 }
 
-/* Asks L2 for [p, p + bytes) (fire and forget): operands of later stages. */
-__device__ __forceinline__ void md_prefetch(const void *p, int64_t bytes) {
-  if (!p) return;
-  const char *c = (const char *)((uintptr_t)p & ~(uintptr_t)127);
-  const char *end = (const char *)p + bytes;
-  for (c += (int64_t)threadIdx.x * 128; c < end; c += (int64_t)MD_CONSUMERS * 128)
-    asm volatile("prefetch.global.L2 [%0];" ::"l"(c));
-}
-
-/* n 16-bit elements of another block's output into the act buffer. */
+/* n 16-bit elements (a multiple of 8) of another block's output into the
+ * act buffer. */
 template <typename T>
 __device__ __forceinline__ void md_stage(uint4 *act, const T *src, int n) {
   const uint4 *s = reinterpret_cast<const uint4 *>(src);
@@ -214,10 +336,11 @@ __device__ __forceinline__ float md_dot8(const uint4 &w, const uint4 &a) {
  * Chunk qq is warp qq % MD_WARPS's and the slots are a multiple of the
  * warps, so each slot has one consumer warp, which waits for its next fill
  * only after it has consumed the last: a full barrier is never two phases
- * behind its waiter (the parity wait could not tell those apart). */
+ * behind its waiter (the parity wait could not tell those apart). Two rows
+ * at a time, so that their reductions overlap. */
 template <typename T, int AW>
 __device__ void md_gemv(const md_args &g, const md_smem &s, uint32_t &q, int64_t lo, int64_t hi, int k,
-                        const uint4 (&a)[AW]) {
+                        const uint4 (&a)[AW], float *vals) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, k8 = k / 8;
   const int rpc = md_rows_per_chunk(g, k);
   const int rows = (int)(hi - lo), chunks = (rows + rpc - 1) / rpc;
@@ -228,16 +351,24 @@ __device__ void md_gemv(const md_args &g, const md_smem &s, uint32_t &q, int64_t
     mbar_wait(s.full + 8 * slot, (qq / g.slots) & 1);
     const uint4 *chunk = s.ring_p + slot * (g.slot_bytes / 16);
     const int nr = min(rpc, rows - c * rpc);
-    for (int j = 0; j < nr; j++) {
-      const uint4 *wr = chunk + j * k8;
-      float acc = 0.0f;
+    for (int j = 0; j < nr; j += 2) {
+      const bool two = j + 1 < nr;
+      const uint4 *w0 = chunk + j * k8, *w1 = w0 + k8;
+      float a0 = 0.0f, a1 = 0.0f;
 #pragma unroll
       for (int u = 0; u < AW; u++) {
         const int i = lane + 32 * u;
-        if (i < k8) acc += md_dot8<T>(wr[i], a[u]);
+        if (i < k8) {
+          a0 += md_dot8<T>(w0[i], a[u]);
+          if (two) a1 += md_dot8<T>(w1[i], a[u]);
+        }
       }
-      acc = sf_warp_sum(acc);
-      if (lane == 0) s.vals[c * rpc + j] = acc;
+      a0 = sf_warp_sum(a0);
+      a1 = sf_warp_sum(a1);
+      if (lane == 0) {
+        vals[c * rpc + j] = a0;
+        if (two) vals[c * rpc + j + 1] = a1;
+      }
     }
     mbar_arrive(s.empty + 8 * slot); /* every lane: each has read the slot */
   }
@@ -245,38 +376,52 @@ __device__ void md_gemv(const md_args &g, const md_smem &s, uint32_t &q, int64_t
   md_sync();
 }
 
-/* Stage 0: x normalised into act (as the norm op writes it), in_proj, and
- * its epilogue: the conv update of x channels, z stored. */
+/* Stage 0: x normalised into act (as the norm op writes it), the in_proj
+ * rows of the block's channels, and their epilogue: the conv update, xc
+ * written out and kept with z. */
 template <typename T, int AW>
-__device__ void md_in_proj(const md_args &g, const md_smem &s, uint32_t &q, int l) {
+__device__ void md_in_proj(const md_args &g, const md_smem &s, uint32_t &q, int l, int64_t c0, int64_t c1) {
   const sf_mamba1_layer_ptrs &L = g.layer[l];
-  const int d = g.d, di = g.di, W = g.W;
-  float ss = 0.0f;
-  for (int i = threadIdx.x; i < d; i += MD_CONSUMERS) {
-    const float v = __ldcg(g.x + i);
-    ss += v * v;
+  const md_layout &O = g.lay;
+  const int d = g.d, W = g.W, n = (int)(c1 - c0);
+  float v[MD_NPT], ss = 0.0f;
+#pragma unroll
+  for (int u = 0; u < MD_NPT; u++) {
+    const int i = threadIdx.x + MD_CONSUMERS * u;
+    v[u] = i < d ? __ldcg(g.x + i) : 0.0f;
+    ss += v[u] * v[u];
   }
   const float inv = 1.0f / sqrtf(md_sum(ss, s.red) / (float)d + g.eps);
   T *act = reinterpret_cast<T *>(s.act);
-  const T *nw = (const T *)L.norm_w;
-  for (int i = threadIdx.x; i < d; i += MD_CONSUMERS)
-    act[i] = sf_from_f<T>(__ldcg(g.x + i) * inv * sf_ldg<T>(nw + i));
+  const T *nw = reinterpret_cast<const T *>(s.base + O.norm_w);
+#pragma unroll
+  for (int u = 0; u < MD_NPT; u++) {
+    const int i = threadIdx.x + MD_CONSUMERS * u;
+    if (i < d) act[i] = sf_from_f<T>(v[u] * inv * sf_to_f<T>(nw[i]));
+  }
   md_sync();
+  uint4 a[AW];
+  md_act_regs<AW>(a, s.act, d / 8);
   int64_t lo, hi;
   int k;
-  md_rows(g, l, MD_IN_PROJ, &lo, &hi, &k);
-  uint4 a[AW];
-  md_act_regs<AW>(a, s.act, k / 8);
-  md_gemv<T, AW>(g, s, q, lo, hi, k, a);
-  const T *cw = (const T *)L.conv_w, *cb = (const T *)L.conv_b;
-  for (int64_t r = lo + threadIdx.x; r < hi; r += MD_CONSUMERS) {
-    const T xt = sf_from_f<T>(s.vals[r - lo]);
-    if (r < di) {
-      T *st = W > 1 ? (T *)L.conv_state + r * (W - 1) : nullptr;
-      ((T *)g.xc)[r] = sf_conv1d_update_channel<T>(xt, cw + r * W, cb ? sf_ldg<T>(cb + r) : 0.0f, st, W, 1);
-    } else {
-      ((T *)g.z)[r - di] = xt;
-    }
+  md_rows(g, l, MD_IN_X, &lo, &hi, &k);
+  md_gemv<T, AW>(g, s, q, lo, hi, k, a, s.vals);
+  md_rows(g, l, MD_IN_Z, &lo, &hi, &k);
+  md_gemv<T, AW>(g, s, q, lo, hi, k, a, s.vals + n);
+  const T *cw = reinterpret_cast<const T *>(s.base + O.conv_w), *cb = reinterpret_cast<const T *>(s.base + O.conv_b);
+  const T *cst = reinterpret_cast<const T *>(s.base + O.conv_st);
+  for (int t = threadIdx.x; t < n; t += MD_CONSUMERS) {
+    T st[MD_WMAX];
+    for (int j = 0; j < W - 1; j++) st[j] = cst[t * (W - 1) + j];
+    const T *wt = cw + t * W;
+    const T xc = sf_conv1d_update_channel_by<T>(
+        sf_from_f<T>(s.vals[t]), [wt](int j) { return sf_to_f<T>(wt[j]); }, L.conv_b ? sf_to_f<T>(cb[t]) : 0.0f, st,
+        W, 1);
+    T *gst = (T *)L.conv_state + (c0 + t) * (W - 1);
+    for (int j = 0; j < W - 1; j++) gst[j] = st[j];
+    ((T *)g.xc)[c0 + t] = xc;
+    s.xcs[t] = sf_to_f<T>(xc);
+    s.zs[t] = sf_to_f<T>(sf_from_f<T>(s.vals[n + t]));
   }
 }
 
@@ -291,7 +436,7 @@ __device__ void md_product(const md_args &g, const md_smem &s, uint32_t &q, int 
   md_sync();
   uint4 a[AW];
   md_act_regs<AW>(a, s.act, k / 8);
-  md_gemv<T, AW>(g, s, q, *lo, *hi, k, a);
+  md_gemv<T, AW>(g, s, q, *lo, *hi, k, a, s.vals);
 }
 
 /* Stage 1: x_proj over xc. */
@@ -302,144 +447,90 @@ __device__ void md_x_proj(const md_args &g, const md_smem &s, uint32_t &q, int l
   for (int64_t r = lo + threadIdx.x; r < hi; r += MD_CONSUMERS) ((T *)g.xdbl)[r] = sf_from_f<T>(s.vals[r - lo]);
 }
 
-/* A warp's channels of the state update, loaded before the barrier: all
- * are constants of the step, the previous step's state, or outputs of
- * stage 0 (xc, z), which every block has passed by then. */
-struct md_chan {
-  float st[MD_CHW], A[MD_CHW], dtw[MD_CHW][MD_RW], x[MD_CHW], z[MD_CHW], D[MD_CHW], bias[MD_CHW];
-};
-
+/* Stage 2: the state update of the block's channels, d_state / 4 threads a
+ * channel as the op's vector kernel (the same helpers): dt from dt_proj's
+ * row and dt_low, the states, y. Operands from buffer B; xc and z kept by
+ * stage 0; x_proj's output read from L2. */
 template <typename T>
-__device__ __forceinline__ void md_chan_load(const md_args &g, int l, int64_t c0, int64_t c1, md_chan &h) {
+__device__ void md_state_update(const md_args &g, const md_smem &s, int l, int64_t c0, int64_t c1) {
   const sf_mamba1_layer_ptrs &L = g.layer[l];
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, N = g.N, R = g.R;
-  const T *dtw = (const T *)L.dt_proj_w;
-#pragma unroll
-  for (int j = 0; j < MD_CHW; j++) {
-    const int64_t c = c0 + warp + (int64_t)MD_WARPS * j;
-    const bool in = c < c1;
-    h.st[j] = in && lane < N ? L.ssm_state[c * N + lane] : 0.0f;
-    h.A[j] = in && lane < N ? __ldg(L.A + c * N + lane) : 0.0f;
-#pragma unroll
-    for (int u = 0; u < MD_RW; u++) {
-      const int k = lane + 32 * u;
-      h.dtw[j][u] = in && k < R ? sf_ldg<T>(dtw + c * R + k) : 0.0f;
-    }
-    h.x[j] = in ? sf_to_f<T>(__ldcg((const T *)g.xc + c)) : 0.0f;
-    h.z[j] = in ? sf_to_f<T>(__ldcg((const T *)g.z + c)) : 0.0f;
-    h.D[j] = in && L.D ? __ldg(L.D + c) : 0.0f;
-    h.bias[j] = in && L.dt_bias ? __ldg(L.dt_bias + c) : 0.0f;
-  }
-}
-
-/* Stage 2: dt = softplus(round(dt_proj . dt_low) + bias); the state
- * s = exp(dt A) s + dt x B; y = (C . s + D x) silu(z). As the op's vector
- * kernel (selective_state_update.cu), a lane per state. */
-template <typename T>
-__device__ void md_state_update(const md_args &g, const md_smem &s, int l, int64_t c0, int64_t c1,
-                                const md_chan &h) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, N = g.N, R = g.R, nx = R + 2 * N;
-  for (int i = threadIdx.x; i < nx; i += MD_CONSUMERS) s.xd[i] = sf_to_f<T>(__ldcg((const T *)g.xdbl + i));
+  const md_layout &O = g.lay;
+  const int N = g.N, R = g.R, nx = R + 2 * N, tpc = N / 4, nw = R / 8, n = (int)(c1 - c0);
+  T *xd = reinterpret_cast<T *>(s.base + O.xd);
+  for (int i = threadIdx.x; i < nx; i += MD_CONSUMERS) xd[i] = __ldcg((const T *)g.xdbl + i);
   md_sync();
-  const float *dtl = s.xd, *B = s.xd + R, *C = s.xd + R + N;
-  float *state = g.layer[l].ssm_state;
-#pragma unroll
-  for (int j = 0; j < MD_CHW; j++) {
-    const int64_t c = c0 + warp + (int64_t)MD_WARPS * j;
-    if (c >= c1) break; /* the same for the whole warp */
+  const uint4 *dtw = reinterpret_cast<const uint4 *>(s.base + O.dtw), *dtl = reinterpret_cast<const uint4 *>(xd);
+  const float4 *A = reinterpret_cast<const float4 *>(s.base + O.A);
+  const float4 *st = reinterpret_cast<const float4 *>(s.base + O.st);
+  const float *D = reinterpret_cast<const float *>(s.base + O.D), *bias = reinterpret_cast<const float *>(s.base + O.bias);
+  float4 *gst = reinterpret_cast<float4 *>(L.ssm_state + c0 * N);
+  /* whole warps go round together: the channel groups' shuffles need every lane */
+  for (int base = 0; base < n * tpc; base += MD_CONSUMERS) {
+    const int i = base + threadIdx.x, ch = i < n * tpc ? i / tpc : 0, qd = i % tpc;
     float p = 0.0f;
-#pragma unroll
-    for (int u = 0; u < MD_RW; u++) {
-      const int k = lane + 32 * u;
-      if (k < R) p += h.dtw[j][u] * dtl[k];
+    for (int w = qd; w < nw; w += tpc) p += dtw_word_dot<T>(dtw[ch * nw + w], dtl[w]);
+    const float raw = sf_to_f<T>(sf_from_f<T>(group_sum(p, tpc)));
+    const float dt = sf_ssu_dt(raw, L.dt_bias ? bias[ch] : 0.0f, 1), xv = s.xcs[ch];
+    const T *Bt = xd + R + 4 * qd, *Ct = xd + R + N + 4 * qd;
+    float4 s4 = st[ch * tpc + qd];
+    const float4 b4 = make_float4(sf_to_f<T>(Bt[0]), sf_to_f<T>(Bt[1]), sf_to_f<T>(Bt[2]), sf_to_f<T>(Bt[3]));
+    const float4 e4 = make_float4(sf_to_f<T>(Ct[0]), sf_to_f<T>(Ct[1]), sf_to_f<T>(Ct[2]), sf_to_f<T>(Ct[3]));
+    const float y = group_sum(sf_ssu_states4(dt, xv, A[ch * tpc + qd], s4, b4, e4), tpc);
+    if (i < n * tpc) {
+      gst[ch * tpc + qd] = s4;
+      if (qd == 0) ((T *)g.y)[c0 + ch] = sf_ssu_out<T>(y, L.D ? D[ch] : 0.0f, xv, true, s.zs[ch]);
     }
-    float dt = sf_to_f<T>(sf_from_f<T>(sf_warp_sum(p))) + h.bias[j];
-    dt = sf_softplus(dt);
-    float yv = 0.0f;
-    if (lane < N) {
-      const float nn = expf(dt * h.A[j]) * h.st[j] + dt * h.x[j] * B[lane];
-      state[c * N + lane] = nn;
-      yv = C[lane] * nn;
-    }
-    yv = sf_warp_sum(yv);
-    if (lane == 0) ((T *)g.y)[c] = sf_from_f<T>((yv + h.D[j] * h.x[j]) * sf_silu(h.z[j]));
   }
 }
 
-/* Stage 3: out_proj over y, added into the residual. */
+/* Stage 3: out_proj over y, added into the residual (the block's rows of
+ * it kept in xo). */
 template <typename T, int AW>
 __device__ void md_out_proj(const md_args &g, const md_smem &s, uint32_t &q, int l) {
   int64_t lo, hi;
   md_product<T, AW>(g, s, q, l, MD_OUT_PROJ, g.y, &lo, &hi);
-  for (int64_t r = lo + threadIdx.x; r < hi; r += MD_CONSUMERS) g.x[r] = __ldcg(g.x + r) + s.vals[r - lo];
-}
-
-/* The operands of layer l a block reads from memory outside the ring, asked
- * of L2 at the start of the layer. */
-template <typename T>
-__device__ void md_prefetch_layer(const md_args &g, int l) {
-  const sf_mamba1_layer_ptrs &L = g.layer[l];
-  const int64_t di = g.di, W = g.W, N = g.N, R = g.R, e = sizeof(T);
-  int64_t lo, hi, c0, c1;
-  int k;
-  md_rows(g, l, MD_IN_PROJ, &lo, &hi, &k);
-  hi = min(hi, di); /* the rows that are x channels */
-  md_span(di, &c0, &c1);
-  md_prefetch(L.norm_w, g.d * e);
-  if (lo < hi) {
-    md_prefetch((const T *)L.conv_w + lo * W, (hi - lo) * W * e);
-    if (L.conv_b) md_prefetch((const T *)L.conv_b + lo, (hi - lo) * e);
-    if (W > 1) md_prefetch((const T *)L.conv_state + lo * (W - 1), (hi - lo) * (W - 1) * e);
+  for (int64_t r = lo + threadIdx.x; r < hi; r += MD_CONSUMERS) {
+    const float v = s.xo[r - lo] + s.vals[r - lo];
+    s.xo[r - lo] = v;
+    g.x[r] = v;
   }
-  md_prefetch(L.ssm_state + c0 * N, (c1 - c0) * N * 4);
-  md_prefetch(L.A + c0 * N, (c1 - c0) * N * 4);
-  md_prefetch((const T *)L.dt_proj_w + c0 * R, (c1 - c0) * R * e);
-  if (L.D) md_prefetch(L.D + c0, (c1 - c0) * 4);
-  if (L.dt_bias) md_prefetch(L.dt_bias + c0, (c1 - c0) * 4);
 }
 
 template <typename T, int AW>
 __global__ void __launch_bounds__(MD_THREADS, 1) mamba1_decode_kernel(const __grid_constant__ md_args g) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   extern __shared__ __align__(128) unsigned char smem[];
-  md_smem s;
-  const size_t ring_bytes = (size_t)g.slots * g.slot_bytes;
-  s.ring = (uint32_t)__cvta_generic_to_shared(smem);
-  s.ring_p = reinterpret_cast<const uint4 *>(smem);
-  s.full = s.ring + (uint32_t)ring_bytes;
-  s.empty = s.full + 8 * g.slots;
-  unsigned char *p = smem + ring_bytes + 16 * g.slots;
-  s.act = reinterpret_cast<uint4 *>(p);
-  p += ((size_t)max(g.d, g.di) * sizeof(T) + 15) / 16 * 16; /* as md_extra_smem */
-  s.red = reinterpret_cast<float *>(p);
-  s.xd = s.red + 32;
-  s.vals = s.xd + g.R + 2 * g.N;
+  const md_smem s = md_smem_of(g, smem);
   if (threadIdx.x == 0) {
     for (int i = 0; i < g.slots; i++) mbar_init(s.full + 8 * i, 1), mbar_init(s.empty + 8 * i, 32);
+    mbar_init(s.opa_full, 1), mbar_init(s.opa_empty, 1), mbar_init(s.opb_full, 1), mbar_init(s.opb_empty, 1);
     mbar_init_fence();
   }
   __syncthreads();
-  if (threadIdx.x >= MD_CONSUMERS) { /* the producer warp */
-    if (threadIdx.x == MD_CONSUMERS) md_produce(g, s);
+  if (threadIdx.x >= MD_CONSUMERS) { /* the producer warps, one thread each */
+    if (threadIdx.x == MD_CONSUMERS) md_produce_weights(g, s);
+    if (threadIdx.x == MD_CONSUMERS + 32) md_produce_operands<T>(g, s);
     return;
   }
   uint32_t q = 0;
-  int64_t c0, c1;
-  md_span(g.di, &c0, &c1);
+  int64_t c0, c1, r0, r1;
+  md_chans(g, &c0, &c1);
+  md_span(g.d, &r0, &r1);
+  for (int64_t r = r0 + threadIdx.x; r < r1; r += MD_CONSUMERS) s.xo[r - r0] = g.x[r];
   for (int l = 0; l < g.n_layers; l++) {
     unsigned *ctr = g.ctr + l * MD_STAGES;
-    md_prefetch_layer<T>(g, l);
+    const uint32_t phase = l & 1;
+    mbar_wait(s.opa_full, phase);
     if (l > 0) md_wait(ctr - 1);
-    md_in_proj<T, AW>(g, s, q, l);
-    md_arrive(ctr + 0);
+    md_in_proj<T, AW>(g, s, q, l, c0, c1);
+    md_arrive(ctr + 0, s.opa_empty);
     md_wait(ctr + 0);
     md_x_proj<T, AW>(g, s, q, l);
     md_arrive(ctr + 1);
-    md_chan h;
-    md_chan_load<T>(g, l, c0, c1, h);
+    mbar_wait(s.opb_full, phase);
     md_wait(ctr + 1);
-    md_state_update<T>(g, s, l, c0, c1, h);
-    md_arrive(ctr + 2);
+    md_state_update<T>(g, s, l, c0, c1);
+    md_arrive(ctr + 2, s.opb_empty);
     md_wait(ctr + 2);
     md_out_proj<T, AW>(g, s, q, l);
     md_arrive(ctr + 3);
@@ -456,17 +547,23 @@ static sf_status unsupported(sf_error *err, const char *why) {
 /* The longer of d_model and d_inner: the widest row and input vector. */
 static int64_t md_widest(const sf_mamba1_decode_params *p) { return p->d_model > p->d_inner ? p->d_model : p->d_inner; }
 
-/* Shared memory besides the ring: mbarriers, act, reductions, x_proj's
- * output, the largest span of rows. */
-static size_t md_extra_smem(const sf_mamba1_decode_params *p, int slots, int grid) {
-  const int64_t span = (2 * p->d_inner + grid - 1) / grid + 1;
-  const int64_t spans[] = {span, (p->d_model + grid - 1) / grid + 1,
-                           (p->dt_rank + 2 * p->d_state + grid - 1) / grid + 1};
-  int64_t rows = 0;
-  for (int i = 0; i < 3; i++) rows = spans[i] > rows ? spans[i] : rows;
-  return (size_t)16 * slots + sf_align_up((size_t)md_widest(p) * 2, 16) +
-         sizeof(float) * (size_t)(32 + p->dt_rank + 2 * p->d_state + rows);
+static int64_t md_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* The kernel's shape on a grid of `grid` blocks with `slots` ring slots. */
+static md_shape md_shape_of(const sf_mamba1_decode_params *p, int grid, int slots, int slot_bytes) {
+  md_shape sh;
+  sh.d = p->d_model, sh.di = p->d_inner, sh.N = p->d_state, sh.R = p->dt_rank, sh.W = p->d_conv;
+  sh.slots = slots, sh.slot_bytes = slot_bytes, sh.e = 2;
+  sh.ncmax = (int)(MD_GROUP * md_ceil_div(p->d_inner / MD_GROUP, grid));
+  const int64_t rows[] = {2 * (int64_t)sh.ncmax, md_ceil_div(p->dt_rank + 2 * p->d_state, grid),
+                          md_ceil_div(p->d_model, grid)};
+  int64_t m = 0;
+  for (int i = 0; i < 3; i++) m = rows[i] > m ? rows[i] : m;
+  sh.rows_max = (int)m;
+  return sh;
 }
+
+static int md_aligned(const void *p) { return ((uintptr_t)p & 15) == 0; }
 
 static sf_status md_check(sf_op_ctx *ctx, const sf_mamba1_decode_params *p, sf_error *err) {
   if (p->n_layers < 0 || p->d_model <= 0 || p->d_inner <= 0 || p->d_state <= 0 || p->dt_rank <= 0 ||
@@ -480,17 +577,20 @@ static sf_status md_check(sf_op_ctx *ctx, const sf_mamba1_decode_params *p, sf_e
     if (!L->norm_w || !L->in_proj_w || !L->conv_w || !L->x_proj_w || !L->dt_proj_w || !L->out_proj_w || !L->A ||
         !L->ssm_state || (p->d_conv > 1 && !L->conv_state))
       return sf_fail(err, SF_ERR_ARG, "mamba1_decode: layer %d lacks a weight or a state", l);
-    const void *streamed[] = {L->in_proj_w, L->x_proj_w, L->out_proj_w};
-    for (int i = 0; i < 3; i++)
-      if ((uintptr_t)streamed[i] & 15) return unsupported(err, "a streamed weight is not 16-byte aligned");
+    /* everything the bulk copies read (optional ones where present) */
+    const void *copied[] = {L->norm_w, L->in_proj_w, L->conv_w, L->conv_b, L->x_proj_w, L->dt_proj_w,
+                            L->out_proj_w, L->dt_bias, L->A, L->D, L->conv_state, L->ssm_state};
+    for (size_t i = 0; i < sizeof copied / sizeof copied[0]; i++)
+      if (!md_aligned(copied[i])) return unsupported(err, "a weight or a state is not 16-byte aligned");
   }
   if (p->dtype != SF_BF16 && p->dtype != SF_F16) return unsupported(err, "only 16-bit activations");
   if (p->n_layers > SF_MAMBA1_DECODE_MAX_LAYERS) return unsupported(err, "more than 64 layers");
-  if (p->d_model % 8 || p->d_inner % 8 || p->d_model > 8192 || p->d_inner > 8192)
-    return unsupported(err, "d_model and d_inner must be multiples of 8 up to 8192");
-  if (p->d_state > 32 || p->dt_rank > 32 * MD_RW) return unsupported(err, "d_state > 32 or dt_rank > 256");
-  const int grid = sf_cuda_impl_of(ctx)->num_sms;
-  if ((p->d_inner + grid - 1) / grid > MD_WARPS * MD_CHW) return unsupported(err, "d_inner too wide for the grid");
+  if (p->d_model % 8 || p->d_inner % 8 || p->d_model > MD_NPT * MD_CONSUMERS || p->d_inner > 8192)
+    return unsupported(err, "d_model must be a multiple of 8 up to 6144, d_inner up to 8192");
+  if (p->d_state % 4 || (p->d_state / 4 & (p->d_state / 4 - 1)) || p->d_state > 32)
+    return unsupported(err, "d_state must be 4, 8, 16 or 32");
+  if (p->dt_rank % 8) return unsupported(err, "dt_rank must be a multiple of 8");
+  if (p->d_conv > MD_WMAX) return unsupported(err, "d_conv > 8");
   if (sf_cuda_impl_of(ctx)->cc_major < 9) return unsupported(err, "needs compute capability 9.0 (bulk copies)");
   return SF_OK;
 }
@@ -502,32 +602,37 @@ static sf_status md_launch(sf_op_ctx *ctx, const sf_mamba1_decode_params *p, sf_
   /* A slot holds at least the longest row; the slots are a multiple of the
    * consumer warps (md_gemv). */
   const size_t row_max = sf_align_up((size_t)md_widest(p) * sizeof(T), 16);
-  const size_t slot_bytes = row_max > (size_t)MD_SLOT_MIN ? row_max : (size_t)MD_SLOT_MIN;
-  int slots = MD_MAX_SLOTS;
-  while (slots >= MD_WARPS && (size_t)slots * slot_bytes + md_extra_smem(p, slots, grid) > impl->smem_optin)
+  const int slot_bytes = (int)(row_max > (size_t)MD_SLOT_MIN ? row_max : (size_t)MD_SLOT_MIN);
+  int slots = MD_MAX_SLOTS / MD_WARPS * MD_WARPS;
+  while (slots >= MD_WARPS && md_layout_of(md_shape_of(p, grid, slots, slot_bytes)).total > impl->smem_optin)
     slots -= MD_WARPS;
   if (slots < MD_WARPS) return unsupported(err, "not enough shared memory for the weight ring");
-  const size_t smem = (size_t)slots * slot_bytes + md_extra_smem(p, slots, grid);
+  const md_layout lay = md_layout_of(md_shape_of(p, grid, slots, slot_bytes));
   auto kernel = mamba1_decode_kernel<T, AW>;
-  SF_TRY(sf_cuda_smem_optin(ctx, (const void *)kernel, smem, "mamba1_decode", err));
+  SF_TRY(sf_cuda_smem_optin(ctx, (const void *)kernel, lay.total, "mamba1_decode", err));
+  /* a cooperative launch needs every block resident: one an SM */
+  int per_sm = 0;
+  SF_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, MD_THREADS, lay.total));
+  if (per_sm < 1) return unsupported(err, "a block does not fit an SM (registers or shared memory)");
 
   const size_t e = sizeof(T), ctr_bytes = sf_align_up((size_t)p->n_layers * MD_STAGES * sizeof(unsigned), 256);
   const size_t vec = sf_align_up((size_t)p->d_inner * e, 256), xd = sf_align_up((size_t)(p->dt_rank + 2 * p->d_state) * e, 256);
   void *ws;
-  SF_TRY(sf_cuda_workspace(ctx, ctr_bytes + 3 * vec + xd, &ws, err));
+  SF_TRY(sf_cuda_workspace(ctx, ctr_bytes + 2 * vec + xd, &ws, err));
   md_args *g = (md_args *)calloc(1, sizeof(md_args));
   if (!g) return sf_fail(err, SF_ERR_NOMEM, "mamba1_decode: host memory for the arguments");
   g->n_layers = p->n_layers, g->d = (int)p->d_model, g->di = (int)p->d_inner, g->N = p->d_state;
-  g->R = p->dt_rank, g->W = p->d_conv, g->slots = slots, g->slot_bytes = (int)slot_bytes, g->eps = p->eps, g->x = p->x;
+  g->R = p->dt_rank, g->W = p->d_conv, g->slots = slots, g->slot_bytes = slot_bytes, g->eps = p->eps, g->x = p->x;
+  g->lay = lay;
   char *w = (char *)ws;
   g->ctr = (unsigned *)w;
-  g->xc = w + ctr_bytes, g->z = w + ctr_bytes + vec, g->y = w + ctr_bytes + 2 * vec, g->xdbl = w + ctr_bytes + 3 * vec;
+  g->xc = w + ctr_bytes, g->y = w + ctr_bytes + vec, g->xdbl = w + ctr_bytes + 2 * vec;
   for (int l = 0; l < p->n_layers; l++) g->layer[l] = p->layers[l];
 
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3((unsigned)grid);
   cfg.blockDim = dim3(MD_THREADS);
-  cfg.dynamicSmemBytes = smem;
+  cfg.dynamicSmemBytes = lay.total;
   cfg.stream = impl->stream;
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeCooperative;

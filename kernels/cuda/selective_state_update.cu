@@ -15,7 +15,7 @@
  * mamba-1.4b) is then the larger stream; it is a constant of the step, so
  * the first words are loaded before waiting for the predecessor (x_proj,
  * whose output dt_low is read only after the wait). Workspace: none. */
-#include "cuda_common.cuh"
+#include "selective_state_update.cuh"
 
 /* The fused dt_proj. L is the unit of a load: uint4 (16 bytes of T) or T;
  * a thread takes the words q, q + tpc, ... of the nw words of a row, the
@@ -29,15 +29,6 @@ __device__ __forceinline__ void dtw_prefetch(L (&pre)[DTW_PRE], const L *w, int 
   for (int u = 0; u < DTW_PRE; u++) pre[u] = q + u * tpc < nw ? __ldcs(w + q + u * tpc) : L();
 }
 
-template <typename T, typename L>
-__device__ __forceinline__ float dtw_word_dot(const L &a, const L &b) {
-  const T *x = reinterpret_cast<const T *>(&a), *y = reinterpret_cast<const T *>(&b);
-  float s = 0.0f;
-#pragma unroll
-  for (int i = 0; i < (int)(sizeof(L) / sizeof(T)); i++) s += sf_to_f<T>(x[i]) * sf_to_f<T>(y[i]);
-  return s;
-}
-
 /* This thread's share of dot(w, d) (d: dt_low, read after the wait). */
 template <typename T, typename L>
 __device__ __forceinline__ float dtw_dot(const L (&pre)[DTW_PRE], const L *w, const L *d, int nw, int q,
@@ -48,12 +39,6 @@ __device__ __forceinline__ float dtw_dot(const L (&pre)[DTW_PRE], const L *w, co
     if (q + u * tpc < nw) s += dtw_word_dot<T>(pre[u], d[q + u * tpc]);
   for (int i = q + DTW_PRE * tpc; i < nw; i += tpc) s += dtw_word_dot<T>(__ldcs(w + i), d[i]);
   return s;
-}
-
-/* Sum over the tpc (a power of two) aligned lanes of a channel group. */
-__device__ __forceinline__ float group_sum(float v, int tpc) {
-  for (int o = tpc >> 1; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
 }
 
 /* Channel c's dt before bias and softplus: dt[b, c], or with the fused
@@ -127,22 +112,17 @@ __global__ void __launch_bounds__(128) selective_state_update_vec_kernel(
   const T *Bt = Bm + (int64_t)b * Bbs + 4 * q, *Ct = Cm + (int64_t)b * Cbs + 4 * q;
   const float b0 = sf_ld<T>(Bt), b1 = sf_ld<T>(Bt + 1), b2 = sf_ld<T>(Bt + 2), b3 = sf_ld<T>(Bt + 3);
   const float e0 = sf_ld<T>(Ct), e1 = sf_ld<T>(Ct + 1), e2 = sf_ld<T>(Ct + 2), e3 = sf_ld<T>(Ct + 3);
-  float dt = raw_dt<T>(pre, wr, dtp + (int64_t)b * dtbs, cc, nw, q, tpc) + (dt_bias ? dt_bias[cc] : 0.0f);
-  if (softplus) dt = sf_softplus(dt);
-  const float xv = sf_to_f<T>(x[(int64_t)b * xbs + cc]), dx = dt * xv;
-  float4 n4;
-  n4.x = expf(dt * a4.x) * s.x + dx * b0;
-  n4.y = expf(dt * a4.y) * s.y + dx * b1;
-  n4.z = expf(dt * a4.z) * s.z + dx * b2;
-  n4.w = expf(dt * a4.w) * s.w + dx * b3;
-  float y = group_sum(e0 * n4.x + e1 * n4.y + e2 * n4.z + e3 * n4.w, tpc);
+  const float dt = sf_ssu_dt(raw_dt<T>(pre, wr, dtp + (int64_t)b * dtbs, cc, nw, q, tpc),
+                             dt_bias ? dt_bias[cc] : 0.0f, softplus);
+  const float xv = sf_to_f<T>(x[(int64_t)b * xbs + cc]);
+  float4 n4 = s;
+  const float y = group_sum(sf_ssu_states4(dt, xv, a4, n4, make_float4(b0, b1, b2, b3), make_float4(e0, e1, e2, e3)),
+                            tpc);
   if (ok) {
     *sp = n4;
-    if (q == 0) {
-      y += (D ? D[cc] : 0.0f) * xv;
-      if (z) y *= sf_silu(sf_to_f<T>(z[(int64_t)b * zbs + cc]));
-      out[(int64_t)b * obs + cc] = sf_from_f<T>(y);
-    }
+    if (q == 0)
+      out[(int64_t)b * obs + cc] =
+          sf_ssu_out<T>(y, D ? D[cc] : 0.0f, xv, z != nullptr, z ? sf_to_f<T>(z[(int64_t)b * zbs + cc]) : 0.0f);
   }
 }
 
