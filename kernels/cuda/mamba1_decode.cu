@@ -79,6 +79,30 @@ enum {
   MD_STAGES = 4,
 };
 
+/* What a trace holds for each block and layer (sf_mamba1_decode_params
+ * trace, for benchmarks): the time in ns (%globaltimer) at which consumer
+ * thread 0 passed each point, and two sums. */
+enum {
+  MD_T_START,      /* the layer begins */
+  MD_T_OPA,        /* operand buffer A is there */
+  MD_T_X,          /* the previous layer's out_proj is done everywhere */
+  MD_T_NORM,       /* x normalised */
+  MD_T_IN_PROJ,    /* the in_proj rows done */
+  MD_T_S0,         /* the conv done: stage 0 arrived */
+  MD_T_XC,         /* every block's stage 0 done */
+  MD_T_S1,         /* the x_proj rows done */
+  MD_T_OPB,        /* operand buffer B is there */
+  MD_T_XD,         /* every block's x_proj done */
+  MD_T_S2,         /* the state update done */
+  MD_T_Y,          /* every block's state update done */
+  MD_T_S3,         /* the out_proj rows done */
+  MD_T_FULL_WAIT,  /* ns thread 0 waited for ring slots to fill in the layer */
+  MD_T_PRODUCER,   /* when the weight producer issued the layer's first copy */
+  MD_T_EMPTY_WAIT, /* ns the weight producer waited for free slots in the layer */
+  MD_T_POINTS
+};
+static_assert((int)MD_T_POINTS == (int)SF_MAMBA1_DECODE_TRACE, "the trace's points are the header's");
+
 /* ---- shared memory: one description for the launcher and the kernel ------ */
 
 /* Byte offsets in the dynamic shared memory, after the ring. */
@@ -89,6 +113,7 @@ struct md_layout {
   uint32_t act;                                    /* a stage's input vector, 16-bit, up to max(d, d_inner) */
   uint32_t xd;                                     /* x_proj's output, 16-bit */
   uint32_t red, vals, xcs, zs, xo;                 /* f32: reductions, a product's rows, xc, z, the block's x rows */
+  uint32_t fwait;                                  /* u64: thread 0's wait for full slots (traces) */
   uint32_t total;
 };
 
@@ -125,6 +150,7 @@ __host__ __device__ inline md_layout md_layout_of(const md_shape &sh) {
   L.xcs = md_take(&off, n * 4);
   L.zs = md_take(&off, n * 4);
   L.xo = md_take(&off, (int64_t)sh.rows_max * 4);
+  L.fwait = md_take(&off, 8);
   L.total = (off + 15u) & ~15u;
   return L;
 }
@@ -136,6 +162,7 @@ struct md_args {
   float *x;
   void *xc, *xdbl, *y;                /* the step's intermediates, dtype */
   unsigned *ctr;                      /* [n_layers][MD_STAGES] arrivals */
+  uint64_t *trace;                    /* NULL, or [blocks][n_layers][MD_T_POINTS] */
   sf_mamba1_layer_ptrs layer[SF_MAMBA1_DECODE_MAX_LAYERS];
 };
 
@@ -183,6 +210,7 @@ struct md_smem {
   const uint4 *ring_p;
   uint4 *act;
   float *vals, *red, *xcs, *zs, *xo;
+  uint64_t *fwait;
 };
 
 __device__ __forceinline__ md_smem md_smem_of(const md_args &g, unsigned char *smem) {
@@ -201,7 +229,23 @@ __device__ __forceinline__ md_smem md_smem_of(const md_args &g, unsigned char *s
   s.xcs = reinterpret_cast<float *>(smem + L.xcs);
   s.zs = reinterpret_cast<float *>(smem + L.zs);
   s.xo = reinterpret_cast<float *>(smem + L.xo);
+  s.fwait = reinterpret_cast<uint64_t *>(smem + L.fwait);
   return s;
+}
+
+__device__ __forceinline__ uint64_t md_now() {
+  uint64_t t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
+__device__ __forceinline__ uint64_t *md_trace_at(const md_args &g, int l, int k) {
+  return g.trace + ((size_t)blockIdx.x * g.n_layers + l) * MD_T_POINTS + k;
+}
+
+/* Trace point k of layer l, by consumer thread 0 (nothing without a trace). */
+__device__ __forceinline__ void md_mark(const md_args &g, int l, int k) {
+  if (g.trace && threadIdx.x == 0) *md_trace_at(g, l, k) = md_now();
 }
 
 /* ---- the producers -------------------------------------------------------- */
@@ -209,7 +253,8 @@ __device__ __forceinline__ md_smem md_smem_of(const md_args &g, unsigned char *s
 /* The weight producer: the block's row spans, layer by layer. */
 __device__ void md_produce_weights(const md_args &g, const md_smem &s) {
   uint32_t q = 0;
-  for (int l = 0; l < g.n_layers; l++)
+  for (int l = 0; l < g.n_layers; l++) {
+    uint64_t first = 0, waited = 0;
     for (int m = 0; m < MD_SPANS; m++) {
       int64_t lo, hi;
       int k;
@@ -217,11 +262,18 @@ __device__ void md_produce_weights(const md_args &g, const md_smem &s) {
       const int64_t rpc = md_rows_per_chunk(g, k), row_bytes = (int64_t)k * 2;
       for (int64_t r = lo; r < hi; r += rpc, q++) {
         const uint32_t slot = q % g.slots, bytes = (uint32_t)(min(rpc, hi - r) * row_bytes);
-        if (q >= (uint32_t)g.slots) mbar_wait(s.empty + 8 * slot, (q / g.slots - 1) & 1);
+        if (q >= (uint32_t)g.slots) {
+          const uint64_t t0 = g.trace ? md_now() : 0;
+          mbar_wait(s.empty + 8 * slot, (q / g.slots - 1) & 1);
+          if (g.trace) waited += md_now() - t0;
+        }
+        if (g.trace && !first) first = md_now();
         mbar_arrive_expect_tx(s.full + 8 * slot, bytes);
         bulk_g2s(s.ring + slot * g.slot_bytes, (const char *)w + r * row_bytes, bytes, s.full + 8 * slot);
       }
     }
+    if (g.trace) *md_trace_at(g, l, MD_T_PRODUCER) = first, *md_trace_at(g, l, MD_T_EMPTY_WAIT) = waited;
+  }
 }
 
 /* One operand slice of `bytes` (a multiple of 16, maybe 0) into the
@@ -348,7 +400,9 @@ __device__ void md_gemv(const md_args &g, const md_smem &s, uint32_t &q, int64_t
   for (uint32_t qq = first; qq < q + chunks; qq += MD_WARPS) {
     const int c = (int)(qq - q);
     const uint32_t slot = qq % g.slots;
+    const uint64_t t0 = g.trace && threadIdx.x == 0 ? md_now() : 0;
     mbar_wait(s.full + 8 * slot, (qq / g.slots) & 1);
+    if (t0) *s.fwait += md_now() - t0;
     const uint4 *chunk = s.ring_p + slot * (g.slot_bytes / 16);
     const int nr = min(rpc, rows - c * rpc);
     for (int j = 0; j < nr; j += 2) {
@@ -400,6 +454,7 @@ __device__ void md_in_proj(const md_args &g, const md_smem &s, uint32_t &q, int 
     if (i < d) act[i] = sf_from_f<T>(v[u] * inv * sf_to_f<T>(nw[i]));
   }
   md_sync();
+  md_mark(g, l, MD_T_NORM);
   uint4 a[AW];
   md_act_regs<AW>(a, s.act, d / 8);
   int64_t lo, hi;
@@ -408,6 +463,7 @@ __device__ void md_in_proj(const md_args &g, const md_smem &s, uint32_t &q, int 
   md_gemv<T, AW>(g, s, q, lo, hi, k, a, s.vals);
   md_rows(g, l, MD_IN_Z, &lo, &hi, &k);
   md_gemv<T, AW>(g, s, q, lo, hi, k, a, s.vals + n);
+  md_mark(g, l, MD_T_IN_PROJ);
   const T *cw = reinterpret_cast<const T *>(s.base + O.conv_w), *cb = reinterpret_cast<const T *>(s.base + O.conv_b);
   const T *cst = reinterpret_cast<const T *>(s.base + O.conv_st);
   for (int t = threadIdx.x; t < n; t += MD_CONSUMERS) {
@@ -517,23 +573,36 @@ __global__ void __launch_bounds__(MD_THREADS, 1) mamba1_decode_kernel(const __gr
   md_chans(g, &c0, &c1);
   md_span(g.d, &r0, &r1);
   for (int64_t r = r0 + threadIdx.x; r < r1; r += MD_CONSUMERS) s.xo[r - r0] = g.x[r];
+  if (threadIdx.x == 0) *s.fwait = 0;
   for (int l = 0; l < g.n_layers; l++) {
     unsigned *ctr = g.ctr + l * MD_STAGES;
     const uint32_t phase = l & 1;
+    md_mark(g, l, MD_T_START);
     mbar_wait(s.opa_full, phase);
+    md_mark(g, l, MD_T_OPA);
     if (l > 0) md_wait(ctr - 1);
+    md_mark(g, l, MD_T_X);
     md_in_proj<T, AW>(g, s, q, l, c0, c1);
     md_arrive(ctr + 0, s.opa_empty);
+    md_mark(g, l, MD_T_S0);
     md_wait(ctr + 0);
+    md_mark(g, l, MD_T_XC);
     md_x_proj<T, AW>(g, s, q, l);
     md_arrive(ctr + 1);
+    md_mark(g, l, MD_T_S1);
     mbar_wait(s.opb_full, phase);
+    md_mark(g, l, MD_T_OPB);
     md_wait(ctr + 1);
+    md_mark(g, l, MD_T_XD);
     md_state_update<T>(g, s, l, c0, c1);
     md_arrive(ctr + 2, s.opb_empty);
+    md_mark(g, l, MD_T_S2);
     md_wait(ctr + 2);
+    md_mark(g, l, MD_T_Y);
     md_out_proj<T, AW>(g, s, q, l);
     md_arrive(ctr + 3);
+    md_mark(g, l, MD_T_S3);
+    if (g.trace && threadIdx.x == 0) *md_trace_at(g, l, MD_T_FULL_WAIT) = *s.fwait, *s.fwait = 0;
   }
 #endif
 }
@@ -623,7 +692,7 @@ static sf_status md_launch(sf_op_ctx *ctx, const sf_mamba1_decode_params *p, sf_
   if (!g) return sf_fail(err, SF_ERR_NOMEM, "mamba1_decode: host memory for the arguments");
   g->n_layers = p->n_layers, g->d = (int)p->d_model, g->di = (int)p->d_inner, g->N = p->d_state;
   g->R = p->dt_rank, g->W = p->d_conv, g->slots = slots, g->slot_bytes = slot_bytes, g->eps = p->eps, g->x = p->x;
-  g->lay = lay;
+  g->lay = lay, g->trace = p->trace;
   char *w = (char *)ws;
   g->ctr = (unsigned *)w;
   g->xc = w + ctr_bytes, g->y = w + ctr_bytes + vec, g->xdbl = w + ctr_bytes + 2 * vec;

@@ -138,6 +138,34 @@ static inline float time_graph(op_fn fn, const void *arg, int nrep) {
   return med;
 }
 
+/* The device-to-device copy rate in GB/s ((read + write) bytes / time):
+ * the best of 5 copies of 1 GiB on the program's stream. */
+static inline double bench_copy_gbs(void) {
+  const size_t bytes = (size_t)1 << 30;
+  void *x, *y;
+  CU(cudaMalloc(&x, bytes));
+  CU(cudaMalloc(&y, bytes));
+  CU(cudaMemset(x, 1, bytes));
+  cudaEvent_t e0, e1;
+  CU(cudaEventCreate(&e0));
+  CU(cudaEventCreate(&e1));
+  float best = 1e30f;
+  for (int i = 0; i < 5; i++) {
+    float ms;
+    CU(cudaEventRecord(e0, stream));
+    CU(cudaMemcpyAsync(y, x, bytes, cudaMemcpyDeviceToDevice, stream));
+    CU(cudaEventRecord(e1, stream));
+    CU(cudaEventSynchronize(e1));
+    CU(cudaEventElapsedTime(&ms, e0, e1));
+    if (ms < best) best = ms;
+  }
+  CU(cudaEventDestroy(e0));
+  CU(cudaEventDestroy(e1));
+  CU(cudaFree(x));
+  CU(cudaFree(y));
+  return 2.0 * (double)bytes / (best * 1e-3) / 1e9;
+}
+
 /* The program's start: 1 with the op context, its stream and the L2-flush
  * buffer ready (device 0 named on stdout), 0 when there is no CUDA device
  * (said on stdout, nothing to measure), -1 when the context fails. */

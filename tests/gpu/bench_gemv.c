@@ -165,30 +165,8 @@ static void bench_shape(const shape *s, sf_rng *rng) {
 }
 
 static void measure_copy(void) {
-  const size_t bytes = (size_t)1 << 30;
-  void *x, *y;
-  CU(cudaMalloc(&x, bytes));
-  CU(cudaMalloc(&y, bytes));
-  CU(cudaMemset(x, 1, bytes));
-  cudaEvent_t e0, e1;
-  CU(cudaEventCreate(&e0));
-  CU(cudaEventCreate(&e1));
-  float best = 1e30f;
-  for (int i = 0; i < 5; i++) {
-    float ms;
-    CU(cudaEventRecord(e0, stream));
-    CU(cudaMemcpyAsync(y, x, bytes, cudaMemcpyDeviceToDevice, stream));
-    CU(cudaEventRecord(e1, stream));
-    CU(cudaEventSynchronize(e1));
-    CU(cudaEventElapsedTime(&ms, e0, e1));
-    if (ms < best) best = ms;
-  }
-  copy_gbs = 2.0 * bytes / (best * 1e-3) / 1e9;
+  copy_gbs = bench_copy_gbs();
   printf("device-to-device copy: %.0f GB/s (read + write, best of 5 x 1 GiB)\n", copy_gbs);
-  CU(cudaEventDestroy(e0));
-  CU(cudaEventDestroy(e1));
-  CU(cudaFree(x));
-  CU(cudaFree(y));
 }
 
 int main(int argc, char **argv) {

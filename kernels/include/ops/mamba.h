@@ -132,7 +132,10 @@ typedef struct sf_mamba1_decode_params {
   float eps;                           /* of the RMSNorms */
   float *x;                            /* [d_model] f32 */
   const sf_mamba1_layer_ptrs *layers;  /* n_layers entries (host memory) */
+  uint64_t *trace;                     /* NULL, or (benchmarks) a device buffer of [blocks][n_layers]
+                                          [SF_MAMBA1_DECODE_TRACE] times in ns (mamba1_decode.cu) */
 } sf_mamba1_decode_params;
+enum { SF_MAMBA1_DECODE_TRACE = 16 };
 
 /* Mamba-2 SSD, per head h (group g = h / (n_heads / n_groups)), channel p,
  * state n:
