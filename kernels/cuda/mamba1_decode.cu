@@ -374,12 +374,32 @@ __device__ __forceinline__ void md_act_regs(uint4 (&a)[AW], const uint4 *act, in
   }
 }
 
+/* Two 16-bit elements of a 32-bit word as floats (element 0 in x). */
 template <typename T>
-__device__ __forceinline__ float md_dot8(const uint4 &w, const uint4 &a) {
-  const T *x = reinterpret_cast<const T *>(&w), *y = reinterpret_cast<const T *>(&a);
+__device__ __forceinline__ float2 md_pair(uint32_t v);
+template <>
+__device__ __forceinline__ float2 md_pair<__nv_bfloat16>(uint32_t v) {
+  return make_float2(__uint_as_float(v << 16), __uint_as_float(v & 0xffff0000u));
+}
+template <>
+__device__ __forceinline__ float2 md_pair<__half>(uint32_t v) {
+  return __half22float2(__halves2half2(__ushort_as_half((unsigned short)(v & 0xffffu)),
+                                       __ushort_as_half((unsigned short)(v >> 16))));
+}
+
+/* The dot product of 8 weights and 8 inputs, each a 16-byte word held in
+ * registers, in element order. By value: a reference into shared memory
+ * made the compiler load the weights 16 bits at a time (8 loads a word). */
+template <typename T>
+__device__ __forceinline__ float md_dot8(const uint4 w, const uint4 a) {
+  const uint32_t wv[4] = {w.x, w.y, w.z, w.w}, av[4] = {a.x, a.y, a.z, a.w};
   float s = 0.0f;
 #pragma unroll
-  for (int i = 0; i < 8; i++) s = fmaf(sf_to_f<T>(x[i]), sf_to_f<T>(y[i]), s);
+  for (int i = 0; i < 4; i++) {
+    const float2 x = md_pair<T>(wv[i]), y = md_pair<T>(av[i]);
+    s = fmaf(x.x, y.x, s);
+    s = fmaf(x.y, y.y, s);
+  }
   return s;
 }
 
@@ -413,8 +433,12 @@ __device__ void md_gemv(const md_args &g, const md_smem &s, uint32_t &q, int64_t
       for (int u = 0; u < AW; u++) {
         const int i = lane + 32 * u;
         if (i < k8) {
-          a0 += md_dot8<T>(w0[i], a[u]);
-          if (two) a1 += md_dot8<T>(w1[i], a[u]);
+          const uint4 x0 = w0[i];
+          a0 += md_dot8<T>(x0, a[u]);
+          if (two) {
+            const uint4 x1 = w1[i];
+            a1 += md_dot8<T>(x1, a[u]);
+          }
         }
       }
       a0 = sf_warp_sum(a0);

@@ -15,9 +15,10 @@ __device__ __forceinline__ float group_sum(float v, int tpc) {
 }
 
 /* The products of one word L (16 bytes of T, or one T) of a dt_proj row
- * with the same word of dt_low, summed in order. */
+ * with the same word of dt_low, summed in order. By value: through a
+ * reference the compiler may load the word an element at a time. */
 template <typename T, typename L>
-__device__ __forceinline__ float dtw_word_dot(const L &a, const L &b) {
+__device__ __forceinline__ float dtw_word_dot(const L a, const L b) {
   const T *x = reinterpret_cast<const T *>(&a), *y = reinterpret_cast<const T *>(&b);
   float s = 0.0f;
 #pragma unroll
