@@ -49,9 +49,9 @@
  * the activation type where the ops write them, f32 residual and states.
  *
  * Visibility across blocks: a stage's outputs are written with plain
- * stores, then the consumers meet at a named barrier and one thread fences
- * and adds to the counter (the pattern of a cooperative grid sync); readers
- * spin on an acquire load, fence, meet, and read other blocks' outputs
+ * stores, then the consumers meet at a named barrier and one thread adds to
+ * the counter with release semantics; readers spin on an acquire load,
+ * meet, and read other blocks' outputs
  * through L2 only (__ldcg): the same buffers are rewritten every layer, so
  * L1 could hold the last layer's. Launched cooperatively (every block
  * resident, or the launch fails), without programmatic dependent launch.
@@ -336,23 +336,22 @@ __device__ __forceinline__ unsigned md_ld_acquire(const unsigned *p) {
 
 /* This block's stage is done: every consumer has written its outputs (and
  * read the operand buffer `release`, if not 0, which goes back to the
- * operand producer). */
+ * operand producer). The named barrier orders the consumers' writes before
+ * thread 0's release add (cumulativity), which a block's acquire load of
+ * the counter then orders before its reads: no separate fences. */
 __device__ __forceinline__ void md_arrive(unsigned *ctr, uint32_t release = 0) {
   md_sync();
   if (threadIdx.x == 0) {
     if (release) mbar_arrive(release);
-    __threadfence();
-    atomicAdd(ctr, 1u);
+    asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(ctr) : "memory");
   }
 }
 
 /* Every block has finished the stage counted by ctr. */
 __device__ __forceinline__ void md_wait(const unsigned *ctr) {
-  if (threadIdx.x == 0) {
+  if (threadIdx.x == 0)
     while (md_ld_acquire(ctr) < gridDim.x) {
     }
-    __threadfence();
-  }
   md_sync();
 }
 
@@ -408,8 +407,11 @@ __device__ __forceinline__ float md_dot8(const uint4 w, const uint4 a) {
  * Chunk qq is warp qq % MD_WARPS's and the slots are a multiple of the
  * warps, so each slot has one consumer warp, which waits for its next fill
  * only after it has consumed the last: a full barrier is never two phases
- * behind its waiter (the parity wait could not tell those apart). Two rows
- * at a time, so that their reductions overlap. */
+ * behind its waiter (the parity wait could not tell those apart). The warp
+ * gives the slot back with one arrival (lane 0, after the warp has met:
+ * an arrival from every lane costs 32 serialised shared-memory atomics a
+ * chunk). Two rows at a time, so that their reductions overlap; each lane
+ * sums its words into two accumulators for the same reason. */
 template <typename T, int AW>
 __device__ void md_gemv(const md_args &g, const md_smem &s, uint32_t &q, int64_t lo, int64_t hi, int k,
                         const uint4 (&a)[AW], float *vals) {
@@ -428,27 +430,27 @@ __device__ void md_gemv(const md_args &g, const md_smem &s, uint32_t &q, int64_t
     for (int j = 0; j < nr; j += 2) {
       const bool two = j + 1 < nr;
       const uint4 *w0 = chunk + j * k8, *w1 = w0 + k8;
-      float a0 = 0.0f, a1 = 0.0f;
+      float a0[2] = {0.0f, 0.0f}, a1[2] = {0.0f, 0.0f};
 #pragma unroll
       for (int u = 0; u < AW; u++) {
         const int i = lane + 32 * u;
         if (i < k8) {
           const uint4 x0 = w0[i];
-          a0 += md_dot8<T>(x0, a[u]);
+          a0[u & 1] += md_dot8<T>(x0, a[u]);
           if (two) {
             const uint4 x1 = w1[i];
-            a1 += md_dot8<T>(x1, a[u]);
+            a1[u & 1] += md_dot8<T>(x1, a[u]);
           }
         }
       }
-      a0 = sf_warp_sum(a0);
-      a1 = sf_warp_sum(a1);
+      const float r0 = sf_warp_sum(a0[0] + a0[1]), r1 = sf_warp_sum(a1[0] + a1[1]);
       if (lane == 0) {
-        vals[c * rpc + j] = a0;
-        if (two) vals[c * rpc + j + 1] = a1;
+        vals[c * rpc + j] = r0;
+        if (two) vals[c * rpc + j + 1] = r1;
       }
     }
-    mbar_arrive(s.empty + 8 * slot); /* every lane: each has read the slot */
+    __syncwarp();
+    if (lane == 0) mbar_arrive(s.empty + 8 * slot);
   }
   q += chunks;
   md_sync();
@@ -582,7 +584,7 @@ __global__ void __launch_bounds__(MD_THREADS, 1) mamba1_decode_kernel(const __gr
   extern __shared__ __align__(128) unsigned char smem[];
   const md_smem s = md_smem_of(g, smem);
   if (threadIdx.x == 0) {
-    for (int i = 0; i < g.slots; i++) mbar_init(s.full + 8 * i, 1), mbar_init(s.empty + 8 * i, 32);
+    for (int i = 0; i < g.slots; i++) mbar_init(s.full + 8 * i, 1), mbar_init(s.empty + 8 * i, 1);
     mbar_init(s.opa_full, 1), mbar_init(s.opa_empty, 1), mbar_init(s.opb_full, 1), mbar_init(s.opb_empty, 1);
     mbar_init_fence();
   }
