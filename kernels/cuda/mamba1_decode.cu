@@ -33,8 +33,8 @@
  * cut into G contiguous spans. A span is streamed in chunks of whole rows
  * that fit a slot; the consumer warps take a product's chunks in turn, each
  * row a warp-wide dot product against the stage's input vector (staged in
- * shared memory once per block, then held by each lane in registers: the
- * lane reads the same words of every row). A layer is four stages between
+ * shared memory once per block; held in registers instead, it took a
+ * quarter of the registers, and with them half the warps). A layer is four stages between
  * grid-wide barriers (a counter per stage and layer in the workspace, zeroed
  * before the launch):
  *   0. RMSNorm of x (every block, from L2) -> in_proj rows of the block's
@@ -65,9 +65,8 @@
 using namespace sf_async;
 
 enum {
-  MD_WARPS = 6,                       /* consumer warps a block: with the two producers, two warps
-                                         a scheduler, so up to 255 registers a thread (with three, 168:
-                                         the gemv's rows in flight then spilled) */
+  MD_WARPS = 12,                      /* consumer warps a block: with the two producers, 14 warps,
+                                         so up to 128 registers a thread (four warps on a scheduler) */
   MD_CONSUMERS = MD_WARPS * 32,
   MD_THREADS = MD_CONSUMERS + 64,     /* + the weight producer warp and the operand producer warp */
   MD_BAR = 1,                         /* named barrier of the consumers */
@@ -75,7 +74,7 @@ enum {
   MD_MAX_SLOTS = 32,
   MD_GROUP = 8,                       /* channels go to blocks in groups of 8 */
   MD_WMAX = 8,                        /* d_conv at most */
-  MD_NPT = 32,                        /* elements of x a consumer thread normalises: d_model up to 6144 */
+  MD_NPT = 16,                        /* elements of x a consumer thread normalises: d_model up to 6144 */
   MD_STAGES = 4,
 };
 
@@ -88,7 +87,8 @@ enum {
   MD_T_X,          /* the previous layer's out_proj is done everywhere */
   MD_T_NORM,       /* x normalised */
   MD_T_IN_PROJ,    /* the in_proj rows done */
-  MD_T_S0,         /* the conv done: stage 0 arrived */
+  MD_T_CONV,       /* the block's conv channels done */
+  MD_T_S0,         /* stage 0 arrived */
   MD_T_XC,         /* every block's stage 0 done */
   MD_T_S1,         /* the x_proj rows done */
   MD_T_OPB,        /* operand buffer B is there */
@@ -363,16 +363,6 @@ __device__ __forceinline__ void md_stage(uint4 *act, const T *src, int n) {
   for (int i = threadIdx.x; i < n / 8; i += MD_CONSUMERS) act[i] = __ldcg(s + i);
 }
 
-template <int AW>
-__device__ __forceinline__ void md_act_regs(uint4 (&a)[AW], const uint4 *act, int k8) {
-  const int lane = threadIdx.x & 31;
-#pragma unroll
-  for (int u = 0; u < AW; u++) {
-    const int i = lane + 32 * u;
-    a[u] = i < k8 ? act[i] : make_uint4(0, 0, 0, 0);
-  }
-}
-
 /* Two 16-bit elements of a 32-bit word as floats (element 0 in x). */
 template <typename T>
 __device__ __forceinline__ float2 md_pair(uint32_t v);
@@ -414,7 +404,7 @@ __device__ __forceinline__ float md_dot8(const uint4 w, const uint4 a) {
  * sums its words into two accumulators for the same reason. */
 template <typename T, int AW>
 __device__ void md_gemv(const md_args &g, const md_smem &s, uint32_t &q, int64_t lo, int64_t hi, int k,
-                        const uint4 (&a)[AW], float *vals) {
+                        float *vals) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, k8 = k / 8;
   const int rpc = md_rows_per_chunk(g, k);
   const int rows = (int)(hi - lo), chunks = (rows + rpc - 1) / rpc;
@@ -435,11 +425,11 @@ __device__ void md_gemv(const md_args &g, const md_smem &s, uint32_t &q, int64_t
       for (int u = 0; u < AW; u++) {
         const int i = lane + 32 * u;
         if (i < k8) {
-          const uint4 x0 = w0[i];
-          a0[u & 1] += md_dot8<T>(x0, a[u]);
+          const uint4 av = s.act[i], x0 = w0[i];
+          a0[u & 1] += md_dot8<T>(x0, av);
           if (two) {
             const uint4 x1 = w1[i];
-            a1[u & 1] += md_dot8<T>(x1, a[u]);
+            a1[u & 1] += md_dot8<T>(x1, av);
           }
         }
       }
@@ -481,14 +471,12 @@ __device__ void md_in_proj(const md_args &g, const md_smem &s, uint32_t &q, int 
   }
   md_sync();
   md_mark(g, l, MD_T_NORM);
-  uint4 a[AW];
-  md_act_regs<AW>(a, s.act, d / 8);
   int64_t lo, hi;
   int k;
   md_rows(g, l, MD_IN_X, &lo, &hi, &k);
-  md_gemv<T, AW>(g, s, q, lo, hi, k, a, s.vals);
+  md_gemv<T, AW>(g, s, q, lo, hi, k, s.vals);
   md_rows(g, l, MD_IN_Z, &lo, &hi, &k);
-  md_gemv<T, AW>(g, s, q, lo, hi, k, a, s.vals + n);
+  md_gemv<T, AW>(g, s, q, lo, hi, k, s.vals + n);
   md_mark(g, l, MD_T_IN_PROJ);
   const T *cw = reinterpret_cast<const T *>(s.base + O.conv_w), *cb = reinterpret_cast<const T *>(s.base + O.conv_b);
   const T *cst = reinterpret_cast<const T *>(s.base + O.conv_st);
@@ -505,6 +493,7 @@ __device__ void md_in_proj(const md_args &g, const md_smem &s, uint32_t &q, int 
     s.xcs[t] = sf_to_f<T>(xc);
     s.zs[t] = sf_to_f<T>(sf_from_f<T>(s.vals[n + t]));
   }
+  md_mark(g, l, MD_T_CONV);
 }
 
 /* The block's rows [lo, hi) of matrix m of layer l over src (other blocks'
@@ -516,9 +505,7 @@ __device__ void md_product(const md_args &g, const md_smem &s, uint32_t &q, int 
   md_rows(g, l, m, lo, hi, &k);
   md_stage<T>(s.act, (const T *)src, k);
   md_sync();
-  uint4 a[AW];
-  md_act_regs<AW>(a, s.act, k / 8);
-  md_gemv<T, AW>(g, s, q, *lo, *hi, k, a, s.vals);
+  md_gemv<T, AW>(g, s, q, *lo, *hi, k, s.vals);
 }
 
 /* Stage 1: x_proj over xc. */

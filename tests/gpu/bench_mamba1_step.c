@@ -31,7 +31,7 @@
 enum { D = 2048, DI = 4096, N = 16, R = 128, W = 4, NX = R + 2 * N };
 
 /* The trace's points (mamba1_decode.cu md_t_*), in the kernel's order. */
-enum { T_START, T_OPA, T_X, T_NORM, T_IN_PROJ, T_S0, T_XC, T_S1, T_OPB, T_XD, T_S2, T_Y, T_S3, T_FULL_WAIT,
+enum { T_START, T_OPA, T_X, T_NORM, T_IN_PROJ, T_CONV, T_S0, T_XC, T_S1, T_OPB, T_XD, T_S2, T_Y, T_S3, T_FULL_WAIT,
        T_PRODUCER, T_EMPTY_WAIT };
 
 /* A device copy of n random values (normal, scale) in bf16 or f32. */
@@ -154,7 +154,8 @@ int main(int argc, char **argv) {
     static const struct { const char *what; int a, b; } rows[] = {
         {"operand buffer A wait", T_START, T_OPA},   {"grid barrier (x)", T_OPA, T_X},
         {"norm", T_X, T_NORM},                       {"in_proj rows", T_NORM, T_IN_PROJ},
-        {"conv, stage 0 arrival", T_IN_PROJ, T_S0},  {"grid barrier (xc)", T_S0, T_XC},
+        {"conv (thread 0's warp)", T_IN_PROJ, T_CONV}, {"stage 0 arrival", T_CONV, T_S0},
+        {"grid barrier (xc)", T_S0, T_XC},
         {"x_proj rows", T_XC, T_S1},                 {"operand buffer B wait", T_S1, T_OPB},
         {"grid barrier (x_proj)", T_OPB, T_XD},      {"state update", T_XD, T_S2},
         {"grid barrier (y)", T_S2, T_Y},             {"out_proj rows", T_Y, T_S3},

@@ -135,7 +135,7 @@ typedef struct sf_mamba1_decode_params {
   uint64_t *trace;                     /* NULL, or (benchmarks) a device buffer of [blocks][n_layers]
                                           [SF_MAMBA1_DECODE_TRACE] times in ns (mamba1_decode.cu) */
 } sf_mamba1_decode_params;
-enum { SF_MAMBA1_DECODE_TRACE = 16 };
+enum { SF_MAMBA1_DECODE_TRACE = 17 };
 
 /* Mamba-2 SSD, per head h (group g = h / (n_heads / n_groups)), channel p,
  * state n:
