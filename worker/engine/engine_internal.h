@@ -120,7 +120,7 @@ typedef enum sf_fusion {
   SF_FUSE_NORM_PAIR = 4,    /* Pythia: both LayerNorms of x in one call */
   SF_FUSE_ROTARY_PAIR = 8,  /* Pythia: rotary of q and k in one call */
   SF_FUSE_PERSISTENT = 16,  /* Mamba-1, batch 1: every layer in one op (sf_ops mamba1_decode);
-                               off unless SCANFLASH_PERSISTENT=1 (slower so far) */
+                               off unless SCANFLASH_PERSISTENT=1 (not yet faster by much) */
   SF_FUSE_ALL = 31
 } sf_fusion;
 sf_status sf_engine_fusions(int *mask, sf_error *err);
