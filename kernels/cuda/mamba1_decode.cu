@@ -38,10 +38,10 @@
  * cut into G contiguous spans. A span is streamed in chunks of whole rows
  * that fit a slot; the consumer warps take a product's chunks in turn, each
  * row a warp-wide dot product against the stage's input vector (staged in
- * shared memory once per block; held in registers instead, it took a
- * quarter of the registers, and with them half the warps). A layer is four stages between
- * grid-wide barriers (a counter per stage and layer in the workspace, zeroed
- * before the launch):
+ * shared memory once per block and read from there word by word: held in
+ * registers, 64 a lane at mamba-1.4b, it left room for only six consumer
+ * warps). A layer is four stages between grid-wide barriers (a counter per
+ * stage and layer in the workspace, zeroed before the launch):
  *   0. RMSNorm of x (every block, from L2) -> in_proj rows of the block's
  *      channels; epilogue: the conv update (conv1d_update.cuh, so it agrees
  *      with the op to the bit), xc written out, xc and z kept;
