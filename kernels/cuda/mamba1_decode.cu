@@ -281,11 +281,26 @@ __device__ void md_produce_weights(const md_args &g, const md_smem &s) {
   }
 }
 
-/* One operand slice of `bytes` (a multiple of 16, maybe 0) into the
+/* One operand slice: `bytes` (a multiple of 16; 0: none) from src into the
  * operand buffer at offset off. */
-__device__ __forceinline__ void md_copy(const md_smem &s, uint32_t off, const void *src, int64_t bytes,
-                                        uint32_t bar) {
-  if (bytes > 0) bulk_g2s(s.ring + off, src, (uint32_t)bytes, bar);
+struct md_slice {
+  uint32_t off;
+  const void *src;
+  int64_t bytes;
+};
+
+/* Fills an operand buffer: its full barrier armed with the bytes of the
+ * very slices then copied, so the two cannot disagree (a count that does
+ * not match the copies would leave the consumers waiting for ever). */
+template <int K>
+__device__ __forceinline__ void md_fill(const md_smem &s, uint32_t bar, const md_slice (&c)[K]) {
+  int64_t total = 0;
+#pragma unroll
+  for (int i = 0; i < K; i++) total += c[i].bytes;
+  mbar_arrive_expect_tx(bar, (uint32_t)total);
+#pragma unroll
+  for (int i = 0; i < K; i++)
+    if (c[i].bytes > 0) bulk_g2s(s.ring + c[i].off, c[i].src, (uint32_t)c[i].bytes, bar);
 }
 
 /* The operand producer: for every layer, buffer A once stage 0 of the
@@ -298,22 +313,20 @@ __device__ void md_produce_operands(const md_args &g, const md_smem &s) {
   const md_layout &O = g.lay;
   for (int l = 0; l < g.n_layers; l++) {
     const sf_mamba1_layer_ptrs &L = g.layer[l];
-    const int64_t cb = L.conv_b ? n * e : 0, cs = n * (W - 1) * e;
     if (l > 0) mbar_wait(s.opa_empty, (l - 1) & 1);
-    mbar_arrive_expect_tx(s.opa_full, (uint32_t)(g.d * e + n * W * e + cb + cs));
-    md_copy(s, O.norm_w, L.norm_w, g.d * e, s.opa_full);
-    md_copy(s, O.conv_w, (const T *)L.conv_w + c0 * W, n * W * e, s.opa_full);
-    if (cb) md_copy(s, O.conv_b, (const T *)L.conv_b + c0, cb, s.opa_full);
-    if (cs) md_copy(s, O.conv_st, (const T *)L.conv_state + c0 * (W - 1), cs, s.opa_full);
-
-    const int64_t D = L.D ? n * 4 : 0, bias = L.dt_bias ? n * 4 : 0;
+    const md_slice a[] = {
+        {O.norm_w, L.norm_w, g.d * e},
+        {O.conv_w, (const T *)L.conv_w + c0 * W, n * W * e},
+        {O.conv_b, L.conv_b ? (const T *)L.conv_b + c0 : nullptr, L.conv_b ? n * e : 0},
+        {O.conv_st, W > 1 ? (const T *)L.conv_state + c0 * (W - 1) : nullptr, n * (W - 1) * e}};
+    md_fill(s, s.opa_full, a);
     if (l > 0) mbar_wait(s.opb_empty, (l - 1) & 1);
-    mbar_arrive_expect_tx(s.opb_full, (uint32_t)(n * R * e + 2 * n * N * 4 + D + bias));
-    md_copy(s, O.dtw, (const T *)L.dt_proj_w + c0 * R, n * R * e, s.opb_full);
-    md_copy(s, O.A, L.A + c0 * N, n * N * 4, s.opb_full);
-    if (D) md_copy(s, O.D, L.D + c0, D, s.opb_full);
-    if (bias) md_copy(s, O.bias, L.dt_bias + c0, bias, s.opb_full);
-    md_copy(s, O.st, L.ssm_state + c0 * N, n * N * 4, s.opb_full);
+    const md_slice b[] = {{O.dtw, (const T *)L.dt_proj_w + c0 * R, n * R * e},
+                          {O.A, L.A + c0 * N, n * N * 4},
+                          {O.D, L.D ? L.D + c0 : nullptr, L.D ? n * 4 : 0},
+                          {O.bias, L.dt_bias ? L.dt_bias + c0 : nullptr, L.dt_bias ? n * 4 : 0},
+                          {O.st, L.ssm_state + c0 * N, n * N * 4}};
+    md_fill(s, s.opb_full, b);
   }
 }
 
