@@ -213,13 +213,6 @@ static sf_status dc_call(const void *a, sf_error *err) {
   return sf_cuda_attention_decode_variant(&ctx, &x->p, x->variant, err);
 }
 
-static sf_status copy_call(const void *a, sf_error *err) {
-  void *const *bufs = a;
-  (void)err;
-  return cudaMemcpyAsync(bufs[0], bufs[1], (size_t)1 << 30, cudaMemcpyDeviceToDevice, stream) == cudaSuccess
-             ? SF_OK
-             : SF_ERR_DEVICE;
-}
 
 static void bench_decode(sf_rng *rng) {
   /* device-to-device copy rate */
@@ -227,7 +220,7 @@ static void bench_decode(sf_rng *rng) {
   CU(cudaMalloc(&bufs[0], (size_t)1 << 30));
   CU(cudaMalloc(&bufs[1], (size_t)1 << 30));
   CU(cudaMemset(bufs[1], 1, (size_t)1 << 30));
-  const float cms = time_op(copy_call, bufs, reps);
+  const float cms = time_op(bench_copy_call, bufs, reps);
   const double copy_gbs = 2.0 * (double)((size_t)1 << 30) / (cms * 1e-3) / 1e9;
   cudaFree(bufs[0]), cudaFree(bufs[1]);
   printf("\n== device-to-device copy: 1 GiB in %.3f ms = %.0f GB/s (read + write)\n", cms, copy_gbs);

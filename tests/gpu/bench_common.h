@@ -138,6 +138,16 @@ static inline float time_graph(op_fn fn, const void *arg, int nrep) {
   return med;
 }
 
+/* One 1 GiB device-to-device copy, bufs[1] into bufs[0] (a time_op call:
+ * the copy rate as a median over repeats with the L2 flushed). */
+static inline sf_status bench_copy_call(const void *a, sf_error *err) {
+  void *const *bufs = a;
+  (void)err;
+  return cudaMemcpyAsync(bufs[0], bufs[1], (size_t)1 << 30, cudaMemcpyDeviceToDevice, stream) == cudaSuccess
+             ? SF_OK
+             : SF_ERR_DEVICE;
+}
+
 /* The device-to-device copy rate in GB/s ((read + write) bytes / time):
  * the best of 5 copies of 1 GiB on the program's stream. */
 static inline double bench_copy_gbs(void) {

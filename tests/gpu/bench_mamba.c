@@ -129,19 +129,12 @@ static double cmp_f32(const float *a, const float *r, size_t n) {
 
 /* ---------------------------------------------------------------- ceilings */
 
-static sf_status copy_call(const void *a, sf_error *err) {
-  void *const *bufs = a;
-  (void)err;
-  return cudaMemcpyAsync(bufs[0], bufs[1], (size_t)1 << 30, cudaMemcpyDeviceToDevice, stream) == cudaSuccess
-             ? SF_OK
-             : SF_ERR_DEVICE;
-}
 static sf_status gemm_call(const void *a, sf_error *err) { return ctx.ops->gemm(&ctx, a, err); }
 
 static void ceilings(void) {
   void *bufs[2] = {dmalloc((size_t)1 << 30), dmalloc((size_t)1 << 30)};
   CU(cudaMemset(bufs[1], 1, (size_t)1 << 30));
-  const float cms = time_op(copy_call, bufs, reps);
+  const float cms = time_op(bench_copy_call, bufs, reps);
   copy_gbs = 2.0 * (double)((size_t)1 << 30) / (cms * 1e-3) / 1e9;
   cudaFree(bufs[0]), cudaFree(bufs[1]);
   const int64_t M = 8192;
