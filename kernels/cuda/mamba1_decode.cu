@@ -104,6 +104,7 @@ enum {
   MD_T_FULL_WAIT,  /* ns thread 0 waited for ring slots to fill in the layer */
   MD_T_PRODUCER,   /* when the weight producer issued the layer's first copy */
   MD_T_EMPTY_WAIT, /* ns the weight producer waited for free slots in the layer */
+  MD_T_FLIGHT_WAIT, /* ns it waited for copies in flight to land (sf_mamba1_decode_params.inflight) */
   MD_T_POINTS
 };
 static_assert((int)MD_T_POINTS == (int)SF_MAMBA1_DECODE_TRACE, "the trace's points are the header's");
@@ -162,6 +163,7 @@ __host__ __device__ inline md_layout md_layout_of(const md_shape &sh) {
 
 struct md_args {
   int n_layers, d, di, N, R, W, slots, slot_bytes;
+  int inflight, l2_ahead;             /* sf_mamba1_decode_params's; inflight in 1..slots */
   float eps;
   md_layout lay;
   float *x;
@@ -255,29 +257,87 @@ __device__ __forceinline__ void md_mark(const md_args &g, int l, int k) {
 
 /* ---- the producers -------------------------------------------------------- */
 
-/* The weight producer: the block's row spans, layer by layer. */
-__device__ void md_produce_weights(const md_args &g, const md_smem &s) {
-  uint32_t q = 0;
-  for (int l = 0; l < g.n_layers; l++) {
-    uint64_t first = 0, waited = 0;
-    for (int m = 0; m < MD_SPANS; m++) {
-      int64_t lo, hi;
+/* The weight producer's place in the stream: chunk by chunk through every
+ * layer's spans, in md_rows' order (the consumers' order). l == n_layers:
+ * past the end. */
+struct md_cursor {
+  int l, m;
+  int64_t r, hi, rpc, row_bytes; /* the chunk's first row, the span's end, rows a chunk, bytes a row */
+  const char *w;                 /* the span's matrix */
+};
+
+/* Sets c to the first chunk at or after the start of span (l, m). */
+__device__ __forceinline__ void md_cursor_settle(const md_args &g, md_cursor &c) {
+  for (; c.l < g.n_layers; c.m = 0, c.l++)
+    for (; c.m < MD_SPANS; c.m++) {
+      int64_t lo;
       int k;
-      const void *w = md_rows(g, l, m, &lo, &hi, &k);
-      const int64_t rpc = md_rows_per_chunk(g, k), row_bytes = (int64_t)k * 2;
-      for (int64_t r = lo; r < hi; r += rpc, q++) {
-        const uint32_t slot = q % g.slots, bytes = (uint32_t)(min(rpc, hi - r) * row_bytes);
-        if (q >= (uint32_t)g.slots) {
-          const uint64_t t0 = g.trace ? md_now() : 0;
-          mbar_wait(s.empty + 8 * slot, (q / g.slots - 1) & 1);
-          if (g.trace) waited += md_now() - t0;
-        }
-        if (g.trace && !first) first = md_now();
-        mbar_arrive_expect_tx(s.full + 8 * slot, bytes);
-        bulk_g2s(s.ring + slot * g.slot_bytes, (const char *)w + r * row_bytes, bytes, s.full + 8 * slot);
-      }
+      c.w = (const char *)md_rows(g, c.l, c.m, &lo, &c.hi, &k);
+      c.rpc = md_rows_per_chunk(g, k), c.row_bytes = (int64_t)k * 2, c.r = lo;
+      if (lo < c.hi) return;
     }
-    if (g.trace) *md_trace_at(g, l, MD_T_PRODUCER) = first, *md_trace_at(g, l, MD_T_EMPTY_WAIT) = waited;
+}
+
+__device__ __forceinline__ md_cursor md_cursor_first(const md_args &g) {
+  md_cursor c = {};
+  md_cursor_settle(g, c);
+  return c;
+}
+
+__device__ __forceinline__ void md_cursor_next(const md_args &g, md_cursor &c) {
+  c.r += c.rpc;
+  if (c.r < c.hi) return;
+  c.m++;
+  md_cursor_settle(g, c);
+}
+
+__device__ __forceinline__ const char *md_cursor_src(const md_cursor &c) { return c.w + c.r * c.row_bytes; }
+__device__ __forceinline__ uint32_t md_cursor_bytes(const md_cursor &c) {
+  return (uint32_t)(min(c.rpc, c.hi - c.r) * c.row_bytes);
+}
+
+/* The weight producer: chunk q into slot q % slots once the slot is free
+ * and (g.inflight) once chunk q - inflight has landed, so that no more than
+ * `inflight` slots' copies queue in the memory system at once. While it
+ * waits for a free slot it asks L2 for up to g.l2_ahead chunks from q on
+ * (the L2 a second, larger ring; nothing comes back to the SM). */
+__device__ void md_produce_weights(const md_args &g, const md_smem &s) {
+  md_cursor c = md_cursor_first(g), ahead = c;
+  uint32_t pq = 0; /* the chunk `ahead` points at */
+  uint64_t first = 0, waited = 0, flight = 0;
+  int layer = 0;
+  for (uint32_t q = 0; c.l < g.n_layers; q++, md_cursor_next(g, c)) {
+    if (g.trace && c.l != layer) {
+      *md_trace_at(g, layer, MD_T_PRODUCER) = first, *md_trace_at(g, layer, MD_T_EMPTY_WAIT) = waited;
+      *md_trace_at(g, layer, MD_T_FLIGHT_WAIT) = flight;
+      layer = c.l, first = waited = flight = 0;
+    }
+    const uint32_t slot = q % g.slots;
+    if (q >= (uint32_t)g.slots) {
+      const uint32_t bar = s.empty + 8 * slot, parity = (q / g.slots - 1) & 1;
+      const uint64_t t0 = g.trace ? md_now() : 0;
+      if (g.l2_ahead && !mbar_test(bar, parity)) {
+        if (pq < q) ahead = c, pq = q;
+        for (; pq < q + (uint32_t)g.l2_ahead && ahead.l < g.n_layers; pq++, md_cursor_next(g, ahead))
+          bulk_prefetch_l2(md_cursor_src(ahead), md_cursor_bytes(ahead));
+      }
+      mbar_wait(bar, parity);
+      if (g.trace) waited += md_now() - t0;
+    }
+    if (q >= (uint32_t)g.inflight) {
+      const uint32_t p = q - (uint32_t)g.inflight;
+      const uint64_t t0 = g.trace ? md_now() : 0;
+      mbar_wait(s.full + 8 * (p % g.slots), (p / g.slots) & 1);
+      if (g.trace) flight += md_now() - t0;
+    }
+    if (g.trace && !first) first = md_now();
+    const uint32_t bytes = md_cursor_bytes(c);
+    mbar_arrive_expect_tx(s.full + 8 * slot, bytes);
+    bulk_g2s(s.ring + slot * g.slot_bytes, md_cursor_src(c), bytes, s.full + 8 * slot);
+  }
+  if (g.trace) {
+    *md_trace_at(g, layer, MD_T_PRODUCER) = first, *md_trace_at(g, layer, MD_T_EMPTY_WAIT) = waited;
+    *md_trace_at(g, layer, MD_T_FLIGHT_WAIT) = flight;
   }
 }
 
@@ -724,6 +784,8 @@ static sf_status md_launch(sf_op_ctx *ctx, const sf_mamba1_decode_params *p, sf_
   g->n_layers = p->n_layers, g->d = (int)p->d_model, g->di = (int)p->d_inner, g->N = p->d_state;
   g->R = p->dt_rank, g->W = p->d_conv, g->slots = slots, g->slot_bytes = slot_bytes, g->eps = p->eps, g->x = p->x;
   g->lay = lay, g->trace = p->trace;
+  g->inflight = p->inflight > 0 && p->inflight < slots ? p->inflight : slots;
+  g->l2_ahead = p->l2_ahead > 0 ? p->l2_ahead : 0;
   char *w = (char *)ws;
   g->ctr = (unsigned *)w;
   g->xc = w + ctr_bytes, g->y = w + ctr_bytes + vec, g->xdbl = w + ctr_bytes + 2 * vec;

@@ -41,6 +41,23 @@ __device__ __forceinline__ void mbar_wait(uint32_t bar, uint32_t parity) {
   } while (!done);
 }
 
+/* Whether the phase of parity `parity` has completed, without waiting. */
+__device__ __forceinline__ bool mbar_test(uint32_t bar, uint32_t parity) {
+  uint32_t done;
+  asm volatile(
+      "{\n.reg .pred p;\nmbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+      : "=r"(done)
+      : "r"(bar), "r"(parity)
+      : "memory");
+  return done != 0;
+}
+
+/* Asks L2 for bytes (a multiple of 16) at global src (16-byte aligned) by
+ * the bulk copy unit; nothing comes back to the SM. */
+__device__ __forceinline__ void bulk_prefetch_l2(const void *src, uint32_t bytes) {
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"((uint64_t)src), "r"(bytes) : "memory");
+}
+
 /* bytes (a multiple of 16) from global src to shared dst (both 16-byte
  * aligned) by the bulk copy unit; completes `bytes` transactions on the
  * mbarrier bar (armed with mbar_arrive_expect_tx). */

@@ -14,7 +14,11 @@
  * first and the last (µs), the time from the first to the last block at
  * each grid barrier, and the waits of the ring's two ends.
  *
- * Usage: bench_mamba1_step [--layers N] [--reps N]
+ * --inflight and --ahead take comma-separated lists of the stream's tuning
+ * (sf_mamba1_decode_params.inflight, l2_ahead; 0: the default); every pair
+ * is timed and traced in turn on the same weights.
+ *
+ * Usage: bench_mamba1_step [--layers N] [--reps N] [--inflight LIST] [--ahead LIST]
  * Exit 0 unless a call failed. */
 #include <cuda_runtime_api.h>
 #include <math.h>
@@ -32,7 +36,7 @@ enum { D = 2048, DI = 4096, N = 16, R = 128, W = 4, NX = R + 2 * N };
 
 /* The trace's points (mamba1_decode.cu md_t_*), in the kernel's order. */
 enum { T_START, T_OPA, T_X, T_NORM, T_IN_PROJ, T_CONV, T_S0, T_XC, T_S1, T_OPB, T_XD, T_S2, T_Y, T_S3, T_FULL_WAIT,
-       T_PRODUCER, T_EMPTY_WAIT };
+       T_PRODUCER, T_EMPTY_WAIT, T_FLIGHT_WAIT };
 
 /* A device copy of n random values (normal, scale) in bf16 or f32. */
 static void *dev_random(sf_rng *rng, int64_t n, float scale, float mean, int bf16) {
@@ -80,13 +84,68 @@ static double skew_us(const uint64_t *t, int blocks, int layers, int k) {
   return layers > 2 ? s / (layers - 2) * 1e-3 : 0;
 }
 
+/* Up to 16 non-negative integers of a comma-separated list into v; their count, or -1. */
+static int int_list(const char *arg, int *v) {
+  int n = 0;
+  for (const char *p = arg; *p && n < 16;) {
+    char *end;
+    const long x = strtol(p, &end, 10);
+    if (end == p || x < 0 || x > 1000 || (*end && *end != ',')) return -1;
+    v[n++] = (int)x;
+    p = *end ? end + 1 : end;
+  }
+  return n;
+}
+
+/* One traced call of p: where the layer's time went. */
+static void trace_step(sf_mamba1_decode_params *p, int layers) {
+  int blocks = 0;
+  CU(cudaDeviceGetAttribute(&blocks, cudaDevAttrMultiProcessorCount, 0));
+  const size_t tn = (size_t)blocks * layers * SF_MAMBA1_DECODE_TRACE;
+  CU(cudaMalloc((void **)&p->trace, tn * sizeof(uint64_t)));
+  CU(cudaMemset(p->trace, 0, tn * sizeof(uint64_t)));
+  CU(cudaMemsetAsync(flush_buf, 7, FLUSH_BYTES, stream));
+  sf_error err = {0};
+  if (run_step(p, &err) != SF_OK || ctx.ops->sync(&ctx, &err) != SF_OK) {
+    printf("traced call failed: %s\n", err.msg);
+    n_fail++;
+  } else {
+    uint64_t *t = malloc(tn * sizeof(uint64_t));
+    CU(cudaMemcpy(t, p->trace, tn * sizeof(uint64_t), cudaMemcpyDeviceToHost));
+    static const struct { const char *what; int a, b; } rows[] = {
+        {"operand buffer A wait", T_START, T_OPA},   {"grid barrier (x)", T_OPA, T_X},
+        {"norm", T_X, T_NORM},                       {"in_proj rows", T_NORM, T_IN_PROJ},
+        {"conv (thread 0's warp)", T_IN_PROJ, T_CONV}, {"stage 0 arrival", T_CONV, T_S0},
+        {"grid barrier (xc)", T_S0, T_XC},
+        {"x_proj rows", T_XC, T_S1},                 {"operand buffer B wait", T_S1, T_OPB},
+        {"grid barrier (x_proj)", T_OPB, T_XD},      {"state update", T_XD, T_S2},
+        {"grid barrier (y)", T_S2, T_Y},             {"out_proj rows", T_Y, T_S3},
+        {"the layer", T_START, T_S3},                {"  of which slot-full waits (thread 0)", T_FULL_WAIT, -1},
+        {"producer: empty-slot waits", T_EMPTY_WAIT, -1},
+        {"producer: in-flight waits", T_FLIGHT_WAIT, -1},
+        {"producer: first copy of the layer - layer start", T_START, T_PRODUCER},
+    };
+    printf("traced call, %d blocks, means over blocks and layers 1..%d (us):\n", blocks, layers - 2);
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+      printf("  %-48s %8.2f\n", rows[i].what, mean_us(t, blocks, layers, rows[i].a, rows[i].b));
+    printf("first to last block (us): stage 0 %.2f, stage 1 %.2f, stage 2 %.2f, stage 3 %.2f\n",
+           skew_us(t, blocks, layers, T_S0), skew_us(t, blocks, layers, T_S1), skew_us(t, blocks, layers, T_S2),
+           skew_us(t, blocks, layers, T_S3));
+    free(t);
+  }
+  CU(cudaFree(p->trace));
+  p->trace = NULL;
+}
+
 int main(int argc, char **argv) {
-  int layers = 48, reps = 11;
+  int layers = 48, reps = 11, inflight[16] = {0}, ahead[16] = {0}, n_inflight = 1, n_ahead = 1;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--layers") && i + 1 < argc) layers = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
-    else {
-      fprintf(stderr, "usage: bench_mamba1_step [--layers N] [--reps N]\n");
+    else if (!strcmp(argv[i], "--inflight") && i + 1 < argc && (n_inflight = int_list(argv[++i], inflight)) > 0) {
+    } else if (!strcmp(argv[i], "--ahead") && i + 1 < argc && (n_ahead = int_list(argv[++i], ahead)) > 0) {
+    } else {
+      fprintf(stderr, "usage: bench_mamba1_step [--layers N] [--reps N] [--inflight N,N,..] [--ahead N,N,..]\n");
       return 2;
     }
   }
@@ -130,48 +189,19 @@ int main(int argc, char **argv) {
                          4.0 * (DI + (double)DI * N + DI);
   const double states = 2.0 * (4.0 * DI * N + 2.0 * DI * (W - 1));
   const double bytes = layers * (weights + states);
-  const float ms = time_op(run_step, &p, reps);
   printf("device-to-device copy: %.0f GB/s\n", copy_gbs);
-  if (ms > 0)
-    printf("mamba1_decode, %d layers of mamba-1.4b: %.3f ms a step (median of %d), %.1f MB, %.0f GB/s, %.1f %% of "
-           "the copy rate (%.3f ms at it)\n",
-           layers, ms, reps, bytes / 1e6, bytes / (ms * 1e-3) / 1e9, 100.0 * bytes / (ms * 1e-3) / 1e9 / copy_gbs,
-           bytes / (copy_gbs * 1e9) * 1e3);
-
-  int blocks = 0;
-  CU(cudaDeviceGetAttribute(&blocks, cudaDevAttrMultiProcessorCount, 0));
-  const size_t tn = (size_t)blocks * layers * SF_MAMBA1_DECODE_TRACE;
-  CU(cudaMalloc((void **)&p.trace, tn * sizeof(uint64_t)));
-  CU(cudaMemset(p.trace, 0, tn * sizeof(uint64_t)));
-  CU(cudaMemsetAsync(flush_buf, 7, FLUSH_BYTES, stream));
-  sf_error err = {0};
-  if (run_step(&p, &err) != SF_OK || ctx.ops->sync(&ctx, &err) != SF_OK) {
-    printf("traced call failed: %s\n", err.msg);
-    n_fail++;
-  } else {
-    uint64_t *t = malloc(tn * sizeof(uint64_t));
-    CU(cudaMemcpy(t, p.trace, tn * sizeof(uint64_t), cudaMemcpyDeviceToHost));
-    static const struct { const char *what; int a, b; } rows[] = {
-        {"operand buffer A wait", T_START, T_OPA},   {"grid barrier (x)", T_OPA, T_X},
-        {"norm", T_X, T_NORM},                       {"in_proj rows", T_NORM, T_IN_PROJ},
-        {"conv (thread 0's warp)", T_IN_PROJ, T_CONV}, {"stage 0 arrival", T_CONV, T_S0},
-        {"grid barrier (xc)", T_S0, T_XC},
-        {"x_proj rows", T_XC, T_S1},                 {"operand buffer B wait", T_S1, T_OPB},
-        {"grid barrier (x_proj)", T_OPB, T_XD},      {"state update", T_XD, T_S2},
-        {"grid barrier (y)", T_S2, T_Y},             {"out_proj rows", T_Y, T_S3},
-        {"the layer", T_START, T_S3},                {"  of which slot-full waits (thread 0)", T_FULL_WAIT, -1},
-        {"producer: empty-slot waits", T_EMPTY_WAIT, -1},
-        {"producer: first copy of the layer - layer start", T_START, T_PRODUCER},
-    };
-    printf("\ntraced call, %d blocks, means over blocks and layers 1..%d (us):\n", blocks, layers - 2);
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-      printf("  %-48s %8.2f\n", rows[i].what, mean_us(t, blocks, layers, rows[i].a, rows[i].b));
-    printf("first to last block (us): stage 0 %.2f, stage 1 %.2f, stage 2 %.2f, stage 3 %.2f\n",
-           skew_us(t, blocks, layers, T_S0), skew_us(t, blocks, layers, T_S1), skew_us(t, blocks, layers, T_S2),
-           skew_us(t, blocks, layers, T_S3));
-    free(t);
-  }
-  CU(cudaFree(p.trace));
+  for (int a = 0; a < n_inflight; a++)
+    for (int b = 0; b < n_ahead; b++) {
+      p.inflight = inflight[a], p.l2_ahead = ahead[b];
+      const float ms = time_op(run_step, &p, reps);
+      printf("\n== inflight %d, l2_ahead %d\n", p.inflight, p.l2_ahead);
+      if (ms > 0)
+        printf("mamba1_decode, %d layers of mamba-1.4b: %.3f ms a step (median of %d), %.1f MB, %.0f GB/s, %.1f %% "
+               "of the copy rate (%.3f ms at it)\n",
+               layers, ms, reps, bytes / 1e6, bytes / (ms * 1e-3) / 1e9, 100.0 * bytes / (ms * 1e-3) / 1e9 / copy_gbs,
+               bytes / (copy_gbs * 1e9) * 1e3);
+      trace_step(&p, layers);
+    }
   bench_end();
   printf("bench_mamba1_step: %d failure(s)\n", n_fail);
   return n_fail ? 1 : 0;

@@ -1223,11 +1223,14 @@ static void md_layer_ref(const md_host *h, sf_dtype dt, int64_t d, int64_t di, i
   free(hn), free(xz), free(xc), free(xd), free(delta), free(y);
 }
 
-static void t_mamba1_decode(sf_dtype dt0, int layers, int64_t d, int64_t di, int N, int R, int W, int biases) {
+/* inflight, ahead: the stream's tuning (sf_mamba1_decode_params), 0 for the defaults. */
+static void t_mamba1_decode(sf_dtype dt0, int layers, int64_t d, int64_t di, int N, int R, int W, int biases,
+                            int inflight, int ahead) {
   const sf_dtype dt = eff(dt0);
-  char shape[128];
-  snprintf(shape, sizeof shape, "%d layers d %lld di %lld N %d R %d W %d%s", layers, (long long)d, (long long)di,
-           N, R, W, biases ? " +biases, D" : "");
+  char shape[128], tuning[48] = "";
+  if (inflight || ahead) snprintf(tuning, sizeof tuning, " inflight %d ahead %d", inflight, ahead);
+  snprintf(shape, sizeof shape, "%d layers d %lld di %lld N %d R %d W %d%s%s", layers, (long long)d, (long long)di,
+           N, R, W, biases ? " +biases, D" : "", tuning);
   if (!G->mamba1_decode) {
     printf("%-24s %-58s skipped: the %s backend has no such op\n", "mamba1_decode", shape, G->name);
     return;
@@ -1265,7 +1268,8 @@ static void t_mamba1_decode(sf_dtype dt0, int layers, int64_t d, int64_t di, int
         .conv_state = W > 1 ? dup_as(m->conv_st, ncs, dt) : NULL, .ssm_state = dup_as(m->ssm_st, di * N, SF_F32)};
   }
   sf_mamba1_decode_params p = {.dtype = dt, .n_layers = layers, .d_model = d, .d_inner = di, .d_state = N,
-                               .dt_rank = R, .d_conv = W, .eps = 1e-5f, .x = dup_as(x, d, SF_F32), .layers = L};
+                               .dt_rank = R, .d_conv = W, .eps = 1e-5f, .x = dup_as(x, d, SF_F32), .layers = L,
+                               .inflight = inflight, .l2_ahead = ahead};
   sf_error e = {0};
   gpu_ok(G->mamba1_decode(&gctx, &p, &e), &e, "mamba1_decode");
   fetch_as(gx, p.x, d, SF_F32);
@@ -1750,9 +1754,10 @@ int main(int argc, char **argv) {
     /* the whole decode step of Mamba-1 in one kernel: tiny widths (64 rows a
      * ring chunk, most blocks without an x_proj row), f16 with three
      * layers, and mamba-1.4b's layer shapes */
-    t_mamba1_decode(SF_BF16, 2, 64, 128, 16, 8, 4, 1);
-    t_mamba1_decode(SF_F16, 3, 256, 512, 16, 16, 4, 0);
-    t_mamba1_decode(SF_BF16, 2, 2048, 4096, 16, 128, 4, 1);
+    t_mamba1_decode(SF_BF16, 2, 64, 128, 16, 8, 4, 1, 0, 0);
+    t_mamba1_decode(SF_F16, 3, 256, 512, 16, 16, 4, 0, 0, 0);
+    t_mamba1_decode(SF_BF16, 2, 2048, 4096, 16, 128, 4, 1, 0, 0);
+    t_mamba1_decode(SF_BF16, 2, 2048, 4096, 16, 128, 4, 1, 3, 16); /* a throttled stream, L2 ahead of the ring */
     t_mamba1_decode_refusals();
 
     const int32_t ld2[] = {130, 9}, ld3[] = {64, 3, 257};

@@ -134,8 +134,12 @@ typedef struct sf_mamba1_decode_params {
   const sf_mamba1_layer_ptrs *layers;  /* n_layers entries (host memory) */
   uint64_t *trace;                     /* NULL, or (benchmarks) a device buffer of [blocks][n_layers]
                                           [SF_MAMBA1_DECODE_TRACE] times in ns (mamba1_decode.cu) */
+  /* Tuning of the weight stream (benchmarks; 0 for the defaults): the ring
+   * slots whose copies may be in flight at once, and how many chunks ahead
+   * of the ring the producer asks L2 for while it waits for a free slot. */
+  int32_t inflight, l2_ahead;
 } sf_mamba1_decode_params;
-enum { SF_MAMBA1_DECODE_TRACE = 17 };
+enum { SF_MAMBA1_DECODE_TRACE = 18 };
 
 /* Mamba-2 SSD, per head h (group g = h / (n_heads / n_groups)), channel p,
  * state n:
