@@ -11,6 +11,7 @@
 # (all fusions on, the environment variable NAME set for that run, e.g.
 # SCANFLASH_PDL=0). Default:
 #   - all conv dt_proj norm_pair,rotary_pair
+# MODELS (comma-separated) replaces the three models.
 set -uo pipefail
 build=${1:?usage: decode-fusions.sh BUILD_DIR [SETTING...]}
 shift
@@ -20,7 +21,7 @@ settings+=("${settings[0]}")
 OUT=${OUT:-./bench-out}/fusions
 mkdir -p "$OUT"
 bin=$build/driver/scanflash report=$build/analysis/scanflash-report
-flags=(--model mamba-1.4b,mamba2-1.3b,pythia-1.4b --context 2k --batch 1 --gen 128 --problems 0 --repeats 3)
+flags=(--model "${MODELS:-mamba-1.4b,mamba2-1.3b,pythia-1.4b}" --context 2k --batch 1 --gen 128 --problems 0 --repeats 3)
 n=0
 for u in "${settings[@]}"; do
   n=$((n + 1))

@@ -3,7 +3,9 @@
  * same weights on both (the GPU's bf16 weights widened into the cpu model),
  * a batch of two prompts of different lengths prefilled in chunks, then 32
  * decode steps fed the cpu's greedy tokens on both (so every row compares
- * the same computation):
+ * the same computation); and a Mamba-1 model at batch 1, whose decode steps
+ * must run every layer as one persistent kernel (the cuda backend's
+ * mamba1_decode; its widths are the smallest that kernel takes):
  *   - every logits row within bf16 tolerance of the cpu's (relative L2);
  *   - the greedy token equal wherever the cpu's top-two gap is not a near
  *     tie (the gap below 2% of the row's spread counts as one: bf16 may
@@ -24,7 +26,7 @@
 #include "ops/op_table_cuda.h"
 #include "unit/test_engine_util.h"
 
-enum { B = 2, STEPS = 32, CHUNK = 16 };
+enum { B_MAX = 2, STEPS = 32, CHUNK = 16 };
 static const double TOL = 3e-2; /* bf16 weights and activations, f32 accumulation */
 
 typedef struct pair {
@@ -50,9 +52,9 @@ static void widen_weights(pair *p) {
   }
 }
 
-static void pair_init(pair *p, const char *preset, int32_t kv_heads, uint64_t seed) {
+static void pair_init(pair *p, const sf_model_config *cfg, uint64_t seed) {
   sf_error err;
-  tm_init_shape(&p->cpu, preset, 0, kv_heads, seed);
+  tm_init_cfg(&p->cpu, cfg, seed);
   REQUIRE(sf_cuda_ctx_init(&p->gctx, 0, &err) == SF_OK);
   REQUIRE(sf_model_init_random(&p->cpu.m.cfg, &p->gctx, seed, &p->gpu, &err) == SF_OK);
   widen_weights(p);
@@ -64,10 +66,10 @@ static void pair_free(pair *p) {
   tm_free(&p->cpu);
 }
 
-static sf_session *session_on(sf_model *m, int64_t max_len) {
+static sf_session *session_on(sf_model *m, int32_t nb, int64_t max_len) {
   sf_error err;
   sf_session *s = NULL;
-  if (sf_session_create(m, B, max_len, CHUNK, &s, &err) != SF_OK) {
+  if (sf_session_create(m, nb, max_len, CHUNK, &s, &err) != SF_OK) {
     fprintf(stderr, "session: %s\n", err.msg);
     REQUIRE(0);
   }
@@ -96,8 +98,8 @@ typedef struct tally {
   int rows, ties, token_mismatch;
 } tally;
 
-static void compare_rows(const char *what, const float *gpu, const float *cpu, int32_t V, tally *t) {
-  for (int32_t b = 0; b < B; b++) {
+static void compare_rows(const char *what, const float *gpu, const float *cpu, int32_t nb, int32_t V, tally *t) {
+  for (int32_t b = 0; b < nb; b++) {
     const float *g = gpu + (size_t)b * V, *c = cpu + (size_t)b * V;
     const double e = rel_err(g, c, V);
     if (e > t->worst) t->worst = e;
@@ -115,35 +117,38 @@ static void compare_rows(const char *what, const float *gpu, const float *cpu, i
   }
 }
 
-/* Prefill both sessions with the same prompts, then STEPS decode steps fed
- * the cpu's greedy tokens; graphs on the GPU side as asked. gpu_rows gets
- * every GPU logits row (prefill's last, then each step's) for the
- * graph-vs-eager comparison. */
-static void run_pair(pair *p, const char *name, sf_rng *r, int graphs, float *gpu_rows, tally *t) {
+/* Prefill both sessions with the same nb prompts, then STEPS decode steps
+ * fed the cpu's greedy tokens; graphs on the GPU side as asked. gpu_rows
+ * gets every GPU logits row (prefill's last, then each step's) for the
+ * graph-vs-eager comparison. persistent: every GPU decode step must have
+ * run as one persistent kernel. */
+static void run_pair(pair *p, const char *name, int32_t nb, int persistent, sf_rng *r, int graphs, float *gpu_rows,
+                     tally *t) {
   sf_error err;
   const int32_t V = p->cpu.m.cfg.vocab_size;
-  const int32_t lens[B] = {37, 23};
+  const int32_t lens[B_MAX] = {37, 23};
   int32_t ids[37 + 23];
   random_ids(r, ids, 37 + 23, V);
   const int64_t max_len = 37 + STEPS;
-  sf_session *sc = session_on(&p->cpu.m, max_len), *sg = session_on(&p->gpu, max_len);
+  sf_session *sc = session_on(&p->cpu.m, nb, max_len), *sg = session_on(&p->gpu, nb, max_len);
   sf_session_set_graphs(sg, graphs);
-  float *lc = xmalloc((size_t)B * V * sizeof(float)), *lg = xmalloc((size_t)B * V * sizeof(float));
+  float *lc = xmalloc((size_t)nb * V * sizeof(float)), *lg = xmalloc((size_t)nb * V * sizeof(float));
   sf_batch_input in = {.layout = SF_BATCH_VARLEN, .ids = ids, .lens = lens};
   CHECK_OK(sf_session_prefill(sc, &in, lc, NULL, &err));
   CHECK_OK(sf_session_prefill(sg, &in, lg, NULL, &err));
   char what[96];
   snprintf(what, sizeof what, "%s prefill", name);
-  compare_rows(what, lg, lc, V, t);
-  memcpy(gpu_rows, lg, (size_t)B * V * sizeof(float));
-  int32_t tok[B];
+  compare_rows(what, lg, lc, nb, V, t);
+  memcpy(gpu_rows, lg, (size_t)nb * V * sizeof(float));
+  int32_t tok[B_MAX];
   for (int s = 0; s < STEPS; s++) {
-    for (int32_t b = 0; b < B; b++) tok[b] = argmax(lc + (size_t)b * V, V);
+    for (int32_t b = 0; b < nb; b++) tok[b] = argmax(lc + (size_t)b * V, V);
     CHECK_OK(sf_session_decode(sc, tok, lc, &err));
     CHECK_OK(sf_session_decode(sg, tok, lg, &err));
     snprintf(what, sizeof what, "%s decode step %d%s", name, s, graphs ? " (graph)" : "");
-    compare_rows(what, lg, lc, V, t);
-    memcpy(gpu_rows + (size_t)(s + 1) * B * V, lg, (size_t)B * V * sizeof(float));
+    compare_rows(what, lg, lc, nb, V, t);
+    if (persistent) CHECK_MSG(sf_session_persistent_active(sg), "%s: decode ran op by op", what);
+    memcpy(gpu_rows + (size_t)(s + 1) * nb * V, lg, (size_t)nb * V * sizeof(float));
   }
   if (graphs) CHECK_MSG(sf_session_graphs_active(sg), "%s: decode never replayed a graph", name);
   free(lc);
@@ -152,20 +157,19 @@ static void run_pair(pair *p, const char *name, sf_rng *r, int graphs, float *gp
   sf_session_free(sg);
 }
 
-static void test_family(const char *preset, int32_t kv_heads, uint64_t seed) {
+/* name: what the output calls it; nb sequences; persistent as run_pair's. */
+static void test_model_pair(const sf_model_config *cfg, const char *name, int32_t nb, int persistent, uint64_t seed) {
   pair p;
-  pair_init(&p, preset, kv_heads, seed);
-  char name[64];
-  snprintf(name, sizeof name, "%s%s", preset, kv_heads ? " (GQA)" : "");
+  pair_init(&p, cfg, seed);
   const int32_t V = p.cpu.m.cfg.vocab_size;
-  const size_t rows = (size_t)(STEPS + 1) * B * V;
+  const size_t rows = (size_t)(STEPS + 1) * nb * V;
   float *eager = xmalloc(rows * sizeof(float)), *graph = xmalloc(rows * sizeof(float));
   tally te = {0}, tg = {0};
   sf_rng r1, r2;
   sf_rng_seed(&r1, seed ^ 0x5eed);
   sf_rng_seed(&r2, seed ^ 0x5eed);
-  run_pair(&p, name, &r1, 0, eager, &te);
-  run_pair(&p, name, &r2, 1, graph, &tg);
+  run_pair(&p, name, nb, persistent, &r1, 0, eager, &te);
+  run_pair(&p, name, nb, persistent, &r2, 1, graph, &tg);
   size_t differ = 0;
   for (size_t i = 0; i < rows; i++) differ += memcmp(&eager[i], &graph[i], sizeof(float)) != 0;
   CHECK_MSG(differ == 0, "%s: %zu of %zu logits differ between graph replay and eager decode", name, differ, rows);
@@ -174,6 +178,32 @@ static void test_family(const char *preset, int32_t kv_heads, uint64_t seed) {
   free(eager);
   free(graph);
   pair_free(&p);
+}
+
+static void test_family(const char *preset, int32_t kv_heads, uint64_t seed) {
+  sf_model_config cfg;
+  sf_error err;
+  REQUIRE(sf_model_preset(preset, &cfg, &err) == SF_OK);
+  if (kv_heads > 0) cfg.n_kv_heads = kv_heads;
+  char name[64];
+  snprintf(name, sizeof name, "%s%s", preset, kv_heads ? " (GQA)" : "");
+  test_model_pair(&cfg, name, B_MAX, 0, seed);
+}
+
+/* tiny-mamba1 widened to d_model 128 (dt_rank 8: the persistent kernel
+ * takes dt_rank in whole 16-byte words), one sequence, the persistent step
+ * asked for (SCANFLASH_PERSISTENT=1, read when a session is created). On a
+ * device without it (before sm_90) the step runs op by op: said, not failed. */
+static void test_persistent(uint64_t seed) {
+  sf_model_config cfg;
+  sf_error err;
+  REQUIRE(sf_model_preset("tiny-mamba1", &cfg, &err) == SF_OK);
+  cfg.d_model = 128, cfg.d_inner = 256, cfg.dt_rank = 8;
+  int major = 0;
+  REQUIRE(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0) == cudaSuccess);
+  setenv("SCANFLASH_PERSISTENT", "1", 1);
+  test_model_pair(&cfg, "tiny-mamba1 d128, batch 1", 1, major >= 9, seed);
+  if (major < 9) printf("  (compute capability %d: the persistent step needs 9.0; decode ran op by op)\n", major);
 }
 
 /* A KV cache far beyond the device: SF_ERR_NOMEM, then the device works. */
@@ -215,6 +245,7 @@ int main(void) {
   printf("seed %llu (SF_TEST_SEED replays it)\n", (unsigned long long)seed);
   for (int i = 0; i < N_TINY; i++) test_family(tiny_presets[i], 0, seed + (uint64_t)i);
   test_family("tiny-transformer", 2, seed + 7);
+  test_persistent(seed + 11);
   test_oom(seed);
   return sf_test_finish("test_gpu_engine");
 }

@@ -18,21 +18,27 @@ typedef struct test_model {
 } test_model;
 
 /* A preset (n_layers, n_kv_heads overridden when > 0) with random weights. */
+/* A cpu model of configuration cfg with seeded random weights. */
+static inline void tm_init_cfg(test_model *t, const sf_model_config *cfg, uint64_t seed) {
+  sf_error err;
+  REQUIRE(sf_cpu_ctx_init(&t->ctx, 0, &err) == SF_OK);
+  if (sf_model_init_random(cfg, &t->ctx, seed, &t->m, &err) != SF_OK) {
+    fprintf(stderr, "%s\n", err.msg);
+    REQUIRE(0);
+  }
+}
+
 static inline void tm_init_shape(test_model *t, const char *preset, int32_t layers, int32_t kv_heads,
                                  uint64_t seed) {
   sf_error err;
   sf_model_config cfg;
-  REQUIRE(sf_cpu_ctx_init(&t->ctx, 0, &err) == SF_OK);
   if (sf_model_preset(preset, &cfg, &err) != SF_OK) {
     fprintf(stderr, "%s\n", err.msg);
     REQUIRE(0);
   }
   if (layers > 0) cfg.n_layers = layers;
   if (kv_heads > 0) cfg.n_kv_heads = kv_heads;
-  if (sf_model_init_random(&cfg, &t->ctx, seed, &t->m, &err) != SF_OK) {
-    fprintf(stderr, "%s\n", err.msg);
-    REQUIRE(0);
-  }
+  tm_init_cfg(t, &cfg, seed);
 }
 
 static inline void tm_init(test_model *t, const char *preset, int32_t layers, uint64_t seed) {

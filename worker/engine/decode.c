@@ -78,6 +78,7 @@ void sf_session_set_graphs(sf_session *s, int on) {
 }
 
 int sf_session_graphs_active(const sf_session *s) { return s->decode_graph != NULL; }
+int sf_session_persistent_active(const sf_session *s) { return s->persistent_ran; }
 
 sf_status sf_session_logits_ready(sf_session *s, sf_error *err) {
   if (!s->head_pending) return SF_OK;

@@ -130,6 +130,9 @@ sf_status sf_session_decode(sf_session *s, const int32_t *ids, float *logits, sf
 void sf_session_set_graphs(sf_session *s, int on);
 /* Non-zero once the session replays its decode step from a graph. */
 int sf_session_graphs_active(const sf_session *s);
+/* Non-zero when the last decode step ran every layer as one backend op
+ * (Mamba-1 at batch 1 on the cuda backend: one persistent kernel). */
+int sf_session_persistent_active(const sf_session *s);
 
 /* Greedy choice (argmax, lowest id on ties; the backend's sample op) from the
  * logits of the last prefill / decode call: out_ids host [batch]. */

@@ -81,6 +81,7 @@ struct sf_session {
   int graphs;               /* allowed (sf_session_set_graphs) */
   int fused;                /* sf_fusion bits in use (sf_engine_fusions) */
   int persistent_refused;   /* the backend's mamba1_decode said unsupported: ops from then on */
+  int persistent_ran;       /* the last decode step ran through mamba1_decode */
   int eager_steps;          /* decode steps run without the graph so far */
   void *decode_graph;
   void *graph_workspace;    /* ctx->workspace when it was captured */
@@ -119,8 +120,8 @@ typedef enum sf_fusion {
   SF_FUSE_CONV = 2,         /* Mamba: the conv update in in_proj's epilogue */
   SF_FUSE_NORM_PAIR = 4,    /* Pythia: both LayerNorms of x in one call */
   SF_FUSE_ROTARY_PAIR = 8,  /* Pythia: rotary of q and k in one call */
-  SF_FUSE_PERSISTENT = 16,  /* Mamba-1, batch 1: every layer in one op (sf_ops mamba1_decode);
-                               off unless SCANFLASH_PERSISTENT=1 (not yet faster by much) */
+  SF_FUSE_PERSISTENT = 16,  /* Mamba-1, batch 1: every layer in one op (sf_ops mamba1_decode,
+                               where the backend has it and takes the shape) */
   SF_FUSE_ALL = 31
 } sf_fusion;
 sf_status sf_engine_fusions(int *mask, sf_error *err);

@@ -1,7 +1,7 @@
 /* Which decode-step fusions a session uses (engine_internal.h sf_fusion).
- * All but persistent are on unless SCANFLASH_UNFUSED names them: a
- * comma-separated list of dt_proj, conv, norm_pair, rotary_pair,
- * persistent, or "all"; SCANFLASH_PERSISTENT=1 turns persistent on. The
+ * All are on unless SCANFLASH_UNFUSED names them: a comma-separated list
+ * of dt_proj, conv, norm_pair, rotary_pair, persistent, or "all";
+ * SCANFLASH_PERSISTENT=0 is the same as naming persistent. The
  * switches are for measuring what each fusion is worth
  * (bench/notes-decode.md); the results are the same up to rounding. */
 #include <stdlib.h>
@@ -21,12 +21,9 @@ static const struct {
 };
 
 sf_status sf_engine_fusions(int *mask, sf_error *err) {
-  /* The persistent Mamba-1 step is opt-in: measured only 0.01-0.05 ms a
-   * token faster than the ops, and no engine test decodes at batch 1
-   * through it yet (kernels/cuda/mamba1_decode.cu). */
   const char *persistent = getenv("SCANFLASH_PERSISTENT");
   *mask = SF_FUSE_ALL;
-  if (!persistent || strcmp(persistent, "1")) *mask &= ~SF_FUSE_PERSISTENT;
+  if (persistent && !strcmp(persistent, "0")) *mask &= ~SF_FUSE_PERSISTENT;
   const char *env = getenv("SCANFLASH_UNFUSED");
   if (!env || !*env) return SF_OK;
   const char *p = env;

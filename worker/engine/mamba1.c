@@ -104,6 +104,7 @@ sf_status sf_mamba1_layer_forward(sf_session *s, const sf_pass *pass, int32_t la
 sf_status sf_mamba1_decode_layers(sf_session *s, const sf_pass *pass, int *done, sf_error *err) {
   const sf_model_config *c = &s->model->cfg;
   *done = 0;
+  if (pass->decode) s->persistent_ran = 0;
   if (!pass->decode || s->cp || s->batch != 1 || !s->x_f32 || !SF_FUSED(s, SF_FUSE_PERSISTENT) ||
       !s->ops->mamba1_decode || s->persistent_refused)
     return SF_OK;
@@ -138,5 +139,6 @@ sf_status sf_mamba1_decode_layers(sf_session *s, const sf_pass *pass, int *done,
     return sf_fail_context(err, "mamba1_decode");
   }
   *done = 1;
+  s->persistent_ran = 1;
   return SF_OK;
 }

@@ -239,6 +239,7 @@ static sf_status measure(rn_run *x, rn_memory *mem, sf_error *err) {
   for (x->run = 0; x->run < item->repeats && x->stop->status == SF_STATUS_OK; x->run++) SF_TRY(one_run(x, 1, err));
   mem->scratch_bytes = sf_session_scratch_bytes(x->s);
   mem->graphs = sf_session_graphs_active(x->s);
+  mem->persistent = sf_session_persistent_active(x->s);
   return SF_OK;
 }
 

@@ -389,9 +389,10 @@ static sf_status run(sf_runner *r, sf_transport *t, const sf_work_item *item, co
                  t->size, r->model.cfg.arch == SF_ARCH_TRANSFORMER ? "ring attention, KV sharded" : "state passing",
                  (long long)mem.chunk_tokens, r->energy_note[0] ? "; " : "", r->energy_note);
       else
-        snprintf(res->message, sizeof res->message, "prefill in %lld chunk(s) of %lld tokens%s%s%.120s",
+        snprintf(res->message, sizeof res->message, "prefill in %lld chunk(s) of %lld tokens%s%s%s%.120s",
                  (long long)mem.n_chunks, (long long)mem.chunk_tokens,
-                 mem.graphs ? "; decode steps replay a CUDA graph" : "", r->energy_note[0] ? "; " : "",
+                 mem.graphs ? "; decode steps replay a CUDA graph" : "",
+                 mem.persistent ? "; one persistent kernel a decode step" : "", r->energy_note[0] ? "; " : "",
                  r->energy_note);
     }
     if (res->status != SF_STATUS_OK) r->n_repeats = r->n_steps = 0;

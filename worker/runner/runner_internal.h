@@ -52,6 +52,7 @@ typedef struct rn_memory {
   int64_t chunk_tokens;       /* prefill chunk per sequence */
   int64_t n_chunks;
   int graphs;                 /* decode steps replayed a graph */
+  int persistent;             /* decode steps ran every layer as one kernel (Mamba-1, batch 1) */
   int cp_k;                   /* ranks of the group (1: alone) */
 } rn_memory;
 
