@@ -120,7 +120,6 @@ struct md_layout {
   uint32_t xd;                                     /* x_proj's output, 16-bit */
   uint32_t red, vals, xcs, zs, xo;                 /* f32: reductions, a product's rows, xc, z, the block's x rows */
   uint32_t fwait;                                  /* u64: thread 0's wait for full slots (traces) */
-  uint32_t layer;                                  /* md_args.layer: the layers' pointers */
   uint32_t total;
 };
 
@@ -128,7 +127,6 @@ struct md_shape {
   int64_t d, di;
   int N, R, W, slots, slot_bytes, e; /* e: bytes of an activation */
   int ncmax, rows_max;               /* channels of a block at most; rows of a product a block at most */
-  int n_layers;
 };
 
 __host__ __device__ inline uint32_t md_take(uint32_t *off, int64_t bytes) {
@@ -159,7 +157,6 @@ __host__ __device__ inline md_layout md_layout_of(const md_shape &sh) {
   L.zs = md_take(&off, n * 4);
   L.xo = md_take(&off, (int64_t)sh.rows_max * 4);
   L.fwait = md_take(&off, 8);
-  L.layer = md_take(&off, (int64_t)sh.n_layers * sizeof(sf_mamba1_layer_ptrs));
   L.total = (off + 15u) & ~15u;
   return L;
 }
@@ -188,17 +185,6 @@ __device__ __forceinline__ void md_chans(const md_args &g, int64_t *c0, int64_t 
   *c0 *= MD_GROUP, *c1 *= MD_GROUP;
 }
 
-struct md_smem {
-  unsigned char *base;
-  uint32_t ring, full, empty;         /* shared addresses: slots, their full and empty mbarriers */
-  uint32_t opa_full, opa_empty, opb_full, opb_empty;
-  const uint4 *ring_p;
-  uint4 *act;
-  float *vals, *red, *xcs, *zs, *xo;
-  uint64_t *fwait;
-  const sf_mamba1_layer_ptrs *layer;  /* md_args.layer, copied: read every layer by every warp */
-};
-
 /* Rows of k 16-bit elements a slot holds. */
 __device__ __forceinline__ int md_rows_per_chunk(const md_args &g, int k) { return g.slot_bytes / (k * 2); }
 
@@ -208,9 +194,8 @@ enum { MD_IN_X, MD_IN_Z, MD_X_PROJ, MD_OUT_PROJ, MD_SPANS };
 /* Span m of layer l: its matrix, and this block's rows [lo, hi) of k
  * elements. The one description the producer and the consumers share, so
  * both walk the same chunks. */
-__device__ __forceinline__ const void *md_rows(const md_args &g, const md_smem &s, int l, int m, int64_t *lo,
-                                               int64_t *hi, int *k) {
-  const sf_mamba1_layer_ptrs &L = s.layer[l];
+__device__ __forceinline__ const void *md_rows(const md_args &g, int l, int m, int64_t *lo, int64_t *hi, int *k) {
+  const sf_mamba1_layer_ptrs &L = g.layer[l];
   if (m == MD_IN_X || m == MD_IN_Z) {
     md_chans(g, lo, hi);
     if (m == MD_IN_Z) *lo += g.di, *hi += g.di;
@@ -225,6 +210,15 @@ __device__ __forceinline__ const void *md_rows(const md_args &g, const md_smem &
   return L.out_proj_w;
 }
 
+struct md_smem {
+  unsigned char *base;
+  uint32_t ring, full, empty;         /* shared addresses: slots, their full and empty mbarriers */
+  uint32_t opa_full, opa_empty, opb_full, opb_empty;
+  const uint4 *ring_p;
+  uint4 *act;
+  float *vals, *red, *xcs, *zs, *xo;
+  uint64_t *fwait;
+};
 
 __device__ __forceinline__ md_smem md_smem_of(const md_args &g, unsigned char *smem) {
   md_smem s;
@@ -243,7 +237,6 @@ __device__ __forceinline__ md_smem md_smem_of(const md_args &g, unsigned char *s
   s.zs = reinterpret_cast<float *>(smem + L.zs);
   s.xo = reinterpret_cast<float *>(smem + L.xo);
   s.fwait = reinterpret_cast<uint64_t *>(smem + L.fwait);
-  s.layer = reinterpret_cast<const sf_mamba1_layer_ptrs *>(smem + L.layer);
   return s;
 }
 
@@ -274,28 +267,28 @@ struct md_cursor {
 };
 
 /* Sets c to the first chunk at or after the start of span (l, m). */
-__device__ __forceinline__ void md_cursor_settle(const md_args &g, const md_smem &s, md_cursor &c) {
+__device__ __forceinline__ void md_cursor_settle(const md_args &g, md_cursor &c) {
   for (; c.l < g.n_layers; c.m = 0, c.l++)
     for (; c.m < MD_SPANS; c.m++) {
       int64_t lo;
       int k;
-      c.w = (const char *)md_rows(g, s, c.l, c.m, &lo, &c.hi, &k);
+      c.w = (const char *)md_rows(g, c.l, c.m, &lo, &c.hi, &k);
       c.rpc = md_rows_per_chunk(g, k), c.row_bytes = (int64_t)k * 2, c.r = lo;
       if (lo < c.hi) return;
     }
 }
 
-__device__ __forceinline__ md_cursor md_cursor_first(const md_args &g, const md_smem &s) {
+__device__ __forceinline__ md_cursor md_cursor_first(const md_args &g) {
   md_cursor c = {};
-  md_cursor_settle(g, s, c);
+  md_cursor_settle(g, c);
   return c;
 }
 
-__device__ __forceinline__ void md_cursor_next(const md_args &g, const md_smem &s, md_cursor &c) {
+__device__ __forceinline__ void md_cursor_next(const md_args &g, md_cursor &c) {
   c.r += c.rpc;
   if (c.r < c.hi) return;
   c.m++;
-  md_cursor_settle(g, s, c);
+  md_cursor_settle(g, c);
 }
 
 __device__ __forceinline__ const char *md_cursor_src(const md_cursor &c) { return c.w + c.r * c.row_bytes; }
@@ -309,11 +302,11 @@ __device__ __forceinline__ uint32_t md_cursor_bytes(const md_cursor &c) {
  * waits for a free slot it asks L2 for up to g.l2_ahead chunks from q on
  * (the L2 a second, larger ring; nothing comes back to the SM). */
 __device__ void md_produce_weights(const md_args &g, const md_smem &s) {
-  md_cursor c = md_cursor_first(g, s), ahead = c;
+  md_cursor c = md_cursor_first(g), ahead = c;
   uint32_t pq = 0; /* the chunk `ahead` points at */
   uint64_t first = 0, waited = 0, flight = 0;
   int layer = 0;
-  for (uint32_t q = 0; c.l < g.n_layers; q++, md_cursor_next(g, s, c)) {
+  for (uint32_t q = 0; c.l < g.n_layers; q++, md_cursor_next(g, c)) {
     if (g.trace && c.l != layer) {
       *md_trace_at(g, layer, MD_T_PRODUCER) = first, *md_trace_at(g, layer, MD_T_EMPTY_WAIT) = waited;
       *md_trace_at(g, layer, MD_T_FLIGHT_WAIT) = flight;
@@ -325,7 +318,7 @@ __device__ void md_produce_weights(const md_args &g, const md_smem &s) {
       const uint64_t t0 = g.trace ? md_now() : 0;
       if (g.l2_ahead && !mbar_test(bar, parity)) {
         if (pq < q) ahead = c, pq = q;
-        for (; pq < q + (uint32_t)g.l2_ahead && ahead.l < g.n_layers; pq++, md_cursor_next(g, s, ahead))
+        for (; pq < q + (uint32_t)g.l2_ahead && ahead.l < g.n_layers; pq++, md_cursor_next(g, ahead))
           bulk_prefetch_l2(md_cursor_src(ahead), md_cursor_bytes(ahead));
       }
       mbar_wait(bar, parity);
@@ -379,7 +372,7 @@ __device__ void md_produce_operands(const md_args &g, const md_smem &s) {
   const int64_t n = c1 - c0, e = sizeof(T), W = g.W, N = g.N, R = g.R;
   const md_layout &O = g.lay;
   for (int l = 0; l < g.n_layers; l++) {
-    const sf_mamba1_layer_ptrs &L = s.layer[l];
+    const sf_mamba1_layer_ptrs &L = g.layer[l];
     if (l > 0) mbar_wait(s.opa_empty, (l - 1) & 1);
     const md_slice a[] = {
         {O.norm_w, L.norm_w, g.d * e},
@@ -536,7 +529,7 @@ __device__ void md_gemv(const md_args &g, const md_smem &s, uint32_t &q, int64_t
  * written out and kept with z. */
 template <typename T, int AW>
 __device__ void md_in_proj(const md_args &g, const md_smem &s, uint32_t &q, int l, int64_t c0, int64_t c1) {
-  const sf_mamba1_layer_ptrs &L = s.layer[l];
+  const sf_mamba1_layer_ptrs &L = g.layer[l];
   const md_layout &O = g.lay;
   const int d = g.d, W = g.W, n = (int)(c1 - c0);
   float v[MD_NPT], ss = 0.0f;
@@ -558,9 +551,9 @@ __device__ void md_in_proj(const md_args &g, const md_smem &s, uint32_t &q, int 
   md_mark(g, l, MD_T_NORM);
   int64_t lo, hi;
   int k;
-  md_rows(g, s, l, MD_IN_X, &lo, &hi, &k);
+  md_rows(g, l, MD_IN_X, &lo, &hi, &k);
   md_gemv<T, AW>(g, s, q, lo, hi, k, s.vals);
-  md_rows(g, s, l, MD_IN_Z, &lo, &hi, &k);
+  md_rows(g, l, MD_IN_Z, &lo, &hi, &k);
   md_gemv<T, AW>(g, s, q, lo, hi, k, s.vals + n);
   md_mark(g, l, MD_T_IN_PROJ);
   const T *cw = reinterpret_cast<const T *>(s.base + O.conv_w), *cb = reinterpret_cast<const T *>(s.base + O.conv_b);
@@ -587,7 +580,7 @@ template <typename T, int AW>
 __device__ void md_product(const md_args &g, const md_smem &s, uint32_t &q, int l, int m, const void *src,
                            int64_t *lo, int64_t *hi) {
   int k;
-  md_rows(g, s, l, m, lo, hi, &k);
+  md_rows(g, l, m, lo, hi, &k);
   md_stage<T>(s.act, (const T *)src, k);
   md_sync();
   md_gemv<T, AW>(g, s, q, *lo, *hi, k, s.vals);
@@ -607,7 +600,7 @@ __device__ void md_x_proj(const md_args &g, const md_smem &s, uint32_t &q, int l
  * stage 0; x_proj's output read from L2. */
 template <typename T>
 __device__ void md_state_update(const md_args &g, const md_smem &s, int l, int64_t c0, int64_t c1) {
-  const sf_mamba1_layer_ptrs &L = s.layer[l];
+  const sf_mamba1_layer_ptrs &L = g.layer[l];
   const md_layout &O = g.lay;
   const int N = g.N, R = g.R, nx = R + 2 * N, tpc = N / 4, nw = R / 8, n = (int)(c1 - c0);
   T *xd = reinterpret_cast<T *>(s.base + O.xd);
@@ -655,13 +648,6 @@ __global__ void __launch_bounds__(MD_THREADS, 1) mamba1_decode_kernel(const __gr
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   extern __shared__ __align__(128) unsigned char smem[];
   const md_smem s = md_smem_of(g, smem);
-  /* The layers' pointers into shared memory: read from the kernel's
-   * parameters (the constant bank) with a layer index, each layer's first
-   * use can miss the constant cache, a memory round trip on the critical
-   * path of the stage that makes it. */
-  static_assert(sizeof(sf_mamba1_layer_ptrs) % 8 == 0, "the layer table is copied in 8-byte words");
-  for (int i = threadIdx.x; i < g.n_layers * (int)(sizeof(sf_mamba1_layer_ptrs) / 8); i += blockDim.x)
-    ((uint64_t *)s.layer)[i] = ((const uint64_t *)g.layer)[i];
   if (threadIdx.x == 0) {
     for (int i = 0; i < g.slots; i++) mbar_init(s.full + 8 * i, 1), mbar_init(s.empty + 8 * i, 1);
     mbar_init(s.opa_full, 1), mbar_init(s.opa_empty, 1), mbar_init(s.opb_full, 1), mbar_init(s.opb_empty, 1);
@@ -727,7 +713,7 @@ static int64_t md_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static md_shape md_shape_of(const sf_mamba1_decode_params *p, int grid, int slots, int slot_bytes) {
   md_shape sh;
   sh.d = p->d_model, sh.di = p->d_inner, sh.N = p->d_state, sh.R = p->dt_rank, sh.W = p->d_conv;
-  sh.slots = slots, sh.slot_bytes = slot_bytes, sh.e = 2, sh.n_layers = p->n_layers;
+  sh.slots = slots, sh.slot_bytes = slot_bytes, sh.e = 2;
   sh.ncmax = (int)(MD_GROUP * md_ceil_div(p->d_inner / MD_GROUP, grid));
   const int64_t rows[] = {2 * (int64_t)sh.ncmax, md_ceil_div(p->dt_rank + 2 * p->d_state, grid),
                           md_ceil_div(p->d_model, grid)};
