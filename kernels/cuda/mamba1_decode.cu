@@ -557,10 +557,12 @@ __device__ void md_in_proj(const md_args &g, const md_smem &s, uint32_t &q, int 
   md_gemv<T, AW>(g, s, q, lo, hi, k, s.vals + n);
   md_mark(g, l, MD_T_IN_PROJ);
   const T *cw = reinterpret_cast<const T *>(s.base + O.conv_w), *cb = reinterpret_cast<const T *>(s.base + O.conv_b);
-  const T *cst = reinterpret_cast<const T *>(s.base + O.conv_st);
+  T *cst = reinterpret_cast<T *>(s.base + O.conv_st);
   for (int t = threadIdx.x; t < n; t += MD_CONSUMERS) {
-    T st[MD_WMAX];
-    for (int j = 0; j < W - 1; j++) st[j] = cst[t * (W - 1) + j];
+    /* the channel's states shifted in place in operand buffer A (refilled
+     * only after this stage): a local array indexed by W lived in local
+     * memory (bench/notes-decode.md, session 9) */
+    T *st = cst + t * (W - 1);
     const T *wt = cw + t * W;
     const T xc = sf_conv1d_update_channel_by<T>(
         sf_from_f<T>(s.vals[t]), [wt](int j) { return sf_to_f<T>(wt[j]); }, L.conv_b ? sf_to_f<T>(cb[t]) : 0.0f, st,
