@@ -26,9 +26,12 @@
  * other blocks wrote this step (L2 hits).
  *
  * Measured on an H100 (bench/notes-decode.md, tests/gpu/bench_mamba1_step):
- * 1.52 ms a step at mamba-1.4b alone (56% of the copy rate), in the engine
- * 1.64-1.65 ms against 1.66-1.69 op by op. Consumer-bound: the producer
- * waits for free slots most of a layer; the traced stage times say where.
+ * 1.37-1.40 ms a step at mamba-1.4b alone (62% of the copy rate), in the
+ * engine (its default at batch 1) 1.50-1.51 ms against 1.67 op by op. The
+ * short stages between the products (barriers, the conv, x_proj, the state
+ * update: ~14 us a layer) outlast the time the ring takes to fill (~8 us),
+ * so the stream stops for part of every layer; the traced stage times say
+ * where.
  *
  * Work split (G blocks, block b): the d_inner channels go to blocks in
  * groups of 8 (every slice 16-byte aligned); block b owns channels
