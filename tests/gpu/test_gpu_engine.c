@@ -191,9 +191,11 @@ static void test_family(const char *preset, int32_t kv_heads, uint64_t seed) {
 }
 
 /* tiny-mamba1 widened to d_model 128 (dt_rank 8: the persistent kernel
- * takes dt_rank in whole 16-byte words), one sequence, the persistent step
- * asked for (SCANFLASH_PERSISTENT=1, read when a session is created). On a
- * device without it (before sm_90) the step runs op by op: said, not failed. */
+ * takes dt_rank in whole 16-byte words), one sequence, through the
+ * persistent step (the default; SCANFLASH_PERSISTENT=1 so that a 0 in the
+ * environment does not turn it off: it is read when a session is created).
+ * On a device without it (before sm_90) the step runs op by op: said, not
+ * failed. */
 static void test_persistent(uint64_t seed) {
   sf_model_config cfg;
   sf_error err;
