@@ -31,7 +31,10 @@
  * short stages between the products (barriers, the conv, x_proj, the state
  * update: ~14 us a layer) outlast the time the ring takes to fill (~8 us),
  * so the stream stops for part of every layer; the traced stage times say
- * where.
+ * where. The stream alone (stream_only: the same kernel computing nothing)
+ * takes 1.21 ms with 8 KiB copies and 0.85 ms (the copy rate) with 16 KiB
+ * ones, but with the arithmetic 16 KiB slots made the step slower (1.49
+ * ms): both ends limit it.
  *
  * Work split (G blocks, block b): the d_inner channels go to blocks in
  * groups of 8 (every slice 16-byte aligned); block b owns channels
@@ -78,7 +81,12 @@ enum {
   MD_CONSUMERS = MD_WARPS * 32,
   MD_THREADS = MD_CONSUMERS + 64,     /* + the weight producer warp and the operand producer warp */
   MD_BAR = 1,                         /* named barrier of the consumers */
-  MD_SLOT_MIN = 8192,                 /* bytes a ring slot at least (more where a row is longer) */
+  MD_SLOT_DEFAULT = 8192,             /* bytes a ring slot (more where a row is longer): one bulk copy.
+                                         The stream alone moves 16 KiB copies at the copy rate and 8 KiB
+                                         ones at 71% of it, but the whole step is faster with 8 KiB
+                                         (1.38 against 1.49 ms: bench/notes-decode.md, session 10) */
+  MD_WARP_SHARE = 8192,               /* a slot's bytes a consumer warp: a chunk goes to a group of
+                                         slot_bytes / 8 KiB warps */
   MD_MAX_SLOTS = 32,
   MD_GROUP = 8,                       /* channels go to blocks in groups of 8 */
   MD_WMAX = 8,                        /* d_conv at most */
@@ -166,6 +174,7 @@ __host__ __device__ inline md_layout md_layout_of(const md_shape &sh) {
 
 struct md_args {
   int n_layers, d, di, N, R, W, slots, slot_bytes;
+  int wpc, groups;                    /* warps a chunk (a group), groups (MD_WARPS / wpc) */
   int inflight, l2_ahead;             /* sf_mamba1_decode_params's; inflight in 1..slots */
   float eps;
   md_layout lay;
@@ -475,32 +484,36 @@ __device__ __forceinline__ float md_dot8(const uint4 w, const uint4 a) {
 
 /* The block's rows [lo, hi) of a product with k-wide rows, from the ring
  * (chunks q, q + 1, ... in the producer's order) into vals[row - lo].
- * Chunk qq is warp qq % MD_WARPS's and the slots are a multiple of the
- * warps, so each slot has one consumer warp, which waits for its next fill
- * only after it has consumed the last: a full barrier is never two phases
- * behind its waiter (the parity wait could not tell those apart). The warp
- * gives the slot back with one arrival (lane 0, after the warp has met:
- * an arrival from every lane costs 32 serialised shared-memory atomics a
- * chunk). Two rows at a time, so that their reductions overlap; each lane
- * sums its words into two accumulators for the same reason. */
-template <typename T, int AW>
+ * Chunk qq goes to group qq % groups of g.wpc warps, and the slots are a
+ * multiple of the groups, so each slot has one group, whose warps wait for
+ * its next fill only after they have consumed the last: a full barrier is
+ * never two phases behind its waiter (the parity wait could not tell those
+ * apart), and the refill waits for every warp of the group (the empty
+ * barrier counts wpc arrivals: lane 0's, after its warp has met; an arrival
+ * from every lane costs 32 serialised shared-memory atomics). Warp h of a
+ * group takes the chunk's rows h, h + wpc, ...; two at a time, so that their
+ * reductions overlap; each lane sums its words into two accumulators for
+ * the same reason. STREAM (the stream_only kernel): the chunks are only
+ * taken and given back. */
+template <typename T, int AW, bool STREAM = false>
 __device__ void md_gemv(const md_args &g, const md_smem &s, uint32_t &q, int64_t lo, int64_t hi, int k,
                         float *vals) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, k8 = k / 8;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, k8 = k / 8, step = g.wpc;
+  const int group = warp / step, h = warp % step;
   const int rpc = md_rows_per_chunk(g, k);
   const int rows = (int)(hi - lo), chunks = (rows + rpc - 1) / rpc;
-  const uint32_t first = q + (uint32_t)(warp - (int)(q % MD_WARPS) + MD_WARPS) % MD_WARPS;
-  for (uint32_t qq = first; qq < q + chunks; qq += MD_WARPS) {
+  const uint32_t first = q + (uint32_t)(group - (int)(q % g.groups) + g.groups) % g.groups;
+  for (uint32_t qq = first; qq < q + chunks; qq += g.groups) {
     const int c = (int)(qq - q);
     const uint32_t slot = qq % g.slots;
     const uint64_t t0 = g.trace && threadIdx.x == 0 ? md_now() : 0;
     mbar_wait(s.full + 8 * slot, (qq / g.slots) & 1);
     if (t0) *s.fwait += md_now() - t0;
     const uint4 *chunk = s.ring_p + slot * (g.slot_bytes / 16);
-    const int nr = min(rpc, rows - c * rpc);
-    for (int j = 0; j < nr; j += 2) {
-      const bool two = j + 1 < nr;
-      const uint4 *w0 = chunk + j * k8, *w1 = w0 + k8;
+    const int nr = STREAM ? 0 : min(rpc, rows - c * rpc);
+    for (int j = h; j < nr; j += 2 * step) {
+      const bool two = j + step < nr;
+      const uint4 *w0 = chunk + j * k8, *w1 = w0 + step * k8;
       float a0[2] = {0.0f, 0.0f}, a1[2] = {0.0f, 0.0f};
 #pragma unroll
       for (int u = 0; u < AW; u++) {
@@ -517,7 +530,7 @@ __device__ void md_gemv(const md_args &g, const md_smem &s, uint32_t &q, int64_t
       const float r0 = sf_warp_sum(a0[0] + a0[1]), r1 = sf_warp_sum(a1[0] + a1[1]);
       if (lane == 0) {
         vals[c * rpc + j] = r0;
-        if (two) vals[c * rpc + j + 1] = r1;
+        if (two) vals[c * rpc + j + step] = r1;
       }
     }
     __syncwarp();
@@ -648,13 +661,42 @@ __device__ void md_out_proj(const md_args &g, const md_smem &s, uint32_t &q, int
   }
 }
 
+/* A layer with nothing computed (stream_only, for benchmarks): the
+ * weight chunks taken and given back, the operand buffers released, no
+ * grid barriers; what the weight stream alone can do. The trace's points
+ * from one product's end to the next one's start are stamped together. */
 template <typename T, int AW>
+__device__ void md_stream_layer(const md_args &g, const md_smem &s, uint32_t &q, int l) {
+  const uint32_t phase = l & 1;
+  int64_t lo, hi;
+  int k;
+  md_mark(g, l, MD_T_START);
+  mbar_wait(s.opa_full, phase);
+  for (int t = MD_T_OPA; t <= MD_T_NORM; t++) md_mark(g, l, t);
+  for (int m = MD_IN_X; m <= MD_IN_Z; m++) md_rows(g, l, m, &lo, &hi, &k), md_gemv<T, AW, true>(g, s, q, lo, hi, k, s.vals);
+  if (threadIdx.x == 0) mbar_arrive(s.opa_empty); /* md_gemv met: every consumer is past the full wait */
+  for (int t = MD_T_IN_PROJ; t <= MD_T_XC; t++) md_mark(g, l, t);
+  md_rows(g, l, MD_X_PROJ, &lo, &hi, &k), md_gemv<T, AW, true>(g, s, q, lo, hi, k, s.vals);
+  md_mark(g, l, MD_T_S1);
+  mbar_wait(s.opb_full, phase);
+  md_sync();
+  if (threadIdx.x == 0) mbar_arrive(s.opb_empty);
+  for (int t = MD_T_OPB; t <= MD_T_Y; t++) md_mark(g, l, t);
+  md_rows(g, l, MD_OUT_PROJ, &lo, &hi, &k), md_gemv<T, AW, true>(g, s, q, lo, hi, k, s.vals);
+  md_mark(g, l, MD_T_S3);
+}
+
+/* STREAM: the stream_only kernel (benchmarks), its own instantiation: with
+ * that path inlined beside the real one the kernel's code grew by a fifth
+ * (bf16: 139 -> 168 KB), and the bf16 instantiation for narrow models
+ * computed wrong states (test_gpu_ops, session 10; not explained). */
+template <typename T, int AW, bool STREAM>
 __global__ void __launch_bounds__(MD_THREADS, 1) mamba1_decode_kernel(const __grid_constant__ md_args g) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   extern __shared__ __align__(128) unsigned char smem[];
   const md_smem s = md_smem_of(g, smem);
   if (threadIdx.x == 0) {
-    for (int i = 0; i < g.slots; i++) mbar_init(s.full + 8 * i, 1), mbar_init(s.empty + 8 * i, 1);
+    for (int i = 0; i < g.slots; i++) mbar_init(s.full + 8 * i, 1), mbar_init(s.empty + 8 * i, g.wpc);
     mbar_init(s.opa_full, 1), mbar_init(s.opa_empty, 1), mbar_init(s.opb_full, 1), mbar_init(s.opb_empty, 1);
     mbar_init_fence();
   }
@@ -671,6 +713,10 @@ __global__ void __launch_bounds__(MD_THREADS, 1) mamba1_decode_kernel(const __gr
   for (int64_t r = r0 + threadIdx.x; r < r1; r += MD_CONSUMERS) s.xo[r - r0] = g.x[r];
   if (threadIdx.x == 0) *s.fwait = 0;
   for (int l = 0; l < g.n_layers; l++) {
+    if constexpr (STREAM) {
+      md_stream_layer<T, AW>(g, s, q, l);
+      continue;
+    }
     unsigned *ctr = g.ctr + l * MD_STAGES;
     const uint32_t phase = l & 1;
     md_mark(g, l, MD_T_START);
@@ -737,6 +783,9 @@ static sf_status md_check(sf_op_ctx *ctx, const sf_mamba1_decode_params *p, sf_e
                    "dt_rank %d, d_conv %d)", (int)p->n_layers, (long long)p->d_model, (long long)p->d_inner,
                    (int)p->d_state, (int)p->dt_rank, (int)p->d_conv);
   if (p->n_layers > 0 && (!p->x || !p->layers)) return sf_fail(err, SF_ERR_ARG, "mamba1_decode: x and layers are required");
+  if (p->slot_bytes < 0 || p->slot_bytes % 16)
+    return sf_fail(err, SF_ERR_ARG, "mamba1_decode: slot_bytes %d is not a multiple of 16", (int)p->slot_bytes);
+  if (p->stream_only && p->dtype != SF_BF16) return unsupported(err, "stream_only is bf16 only (benchmarks)");
   for (int l = 0; l < p->n_layers; l++) {
     const sf_mamba1_layer_ptrs *L = &p->layers[l];
     if (!L->norm_w || !L->in_proj_w || !L->conv_w || !L->x_proj_w || !L->dt_proj_w || !L->out_proj_w || !L->A ||
@@ -760,20 +809,28 @@ static sf_status md_check(sf_op_ctx *ctx, const sf_mamba1_decode_params *p, sf_e
   return SF_OK;
 }
 
-template <typename T, int AW>
+template <typename T, int AW, bool STREAM>
 static sf_status md_launch(sf_op_ctx *ctx, const sf_mamba1_decode_params *p, sf_error *err) {
   sf_cuda_impl *impl = sf_cuda_impl_of(ctx);
   const int grid = impl->num_sms;
-  /* A slot holds at least the longest row; the slots are a multiple of the
-   * consumer warps (md_gemv). */
+  /* A slot holds at least the longest row; a chunk goes to a group of
+   * slot_bytes / 8 KiB warps (rounded up to a divisor of MD_WARPS); the
+   * slots are a multiple of the groups (md_gemv), two a group at least so
+   * that a group's next chunk can arrive while it works on one. */
   const size_t row_max = sf_align_up((size_t)md_widest(p) * sizeof(T), 16);
-  const int slot_bytes = (int)(row_max > (size_t)MD_SLOT_MIN ? row_max : (size_t)MD_SLOT_MIN);
-  int slots = MD_MAX_SLOTS / MD_WARPS * MD_WARPS;
-  while (slots >= MD_WARPS && md_layout_of(md_shape_of(p, grid, slots, slot_bytes)).total > impl->smem_optin)
-    slots -= MD_WARPS;
-  if (slots < MD_WARPS) return unsupported(err, "not enough shared memory for the weight ring");
+  const size_t asked = p->slot_bytes > 0 ? (size_t)p->slot_bytes : (size_t)MD_SLOT_DEFAULT;
+  const int slot_bytes = (int)(row_max > asked ? row_max : asked);
+  int wpc = (slot_bytes + MD_WARP_SHARE - 1) / MD_WARP_SHARE;
+  while (wpc < MD_WARPS && MD_WARPS % wpc) wpc++;
+  if (wpc > MD_WARPS) return unsupported(err, "a ring slot over 96 KiB (a row too long)");
+  const int groups = MD_WARPS / wpc;
+  int slots = MD_MAX_SLOTS / groups * groups;
+  while (slots >= 2 * groups && md_layout_of(md_shape_of(p, grid, slots, slot_bytes)).total > impl->smem_optin)
+    slots -= groups;
+  if (slots < 2 * groups || md_layout_of(md_shape_of(p, grid, slots, slot_bytes)).total > impl->smem_optin)
+    return unsupported(err, "not enough shared memory for the weight ring");
   const md_layout lay = md_layout_of(md_shape_of(p, grid, slots, slot_bytes));
-  auto kernel = mamba1_decode_kernel<T, AW>;
+  auto kernel = mamba1_decode_kernel<T, AW, STREAM>;
   SF_TRY(sf_cuda_smem_optin(ctx, (const void *)kernel, lay.total, "mamba1_decode", err));
   /* a cooperative launch needs every block resident: one an SM */
   int per_sm = 0;
@@ -788,6 +845,7 @@ static sf_status md_launch(sf_op_ctx *ctx, const sf_mamba1_decode_params *p, sf_
   if (!g) return sf_fail(err, SF_ERR_NOMEM, "mamba1_decode: host memory for the arguments");
   g->n_layers = p->n_layers, g->d = (int)p->d_model, g->di = (int)p->d_inner, g->N = p->d_state;
   g->R = p->dt_rank, g->W = p->d_conv, g->slots = slots, g->slot_bytes = slot_bytes, g->eps = p->eps, g->x = p->x;
+  g->wpc = wpc, g->groups = groups;
   g->lay = lay, g->trace = p->trace;
   g->inflight = p->inflight > 0 && p->inflight < slots ? p->inflight : slots;
   g->l2_ahead = p->l2_ahead > 0 ? p->l2_ahead : 0;
@@ -813,18 +871,19 @@ static sf_status md_launch(sf_op_ctx *ctx, const sf_mamba1_decode_params *p, sf_
   return SF_OK;
 }
 
-template <typename T>
+template <typename T, bool STREAM>
 static sf_status md_launch_t(sf_op_ctx *ctx, const sf_mamba1_decode_params *p, sf_error *err) {
   /* words of the widest input vector a lane holds */
   const int64_t aw = (md_widest(p) / 8 + 31) / 32;
-  if (aw <= 4) return md_launch<T, 4>(ctx, p, err);
-  if (aw <= 16) return md_launch<T, 16>(ctx, p, err);
-  return md_launch<T, 32>(ctx, p, err);
+  if (aw <= 4) return md_launch<T, 4, STREAM>(ctx, p, err);
+  if (aw <= 16) return md_launch<T, 16, STREAM>(ctx, p, err);
+  return md_launch<T, 32, STREAM>(ctx, p, err);
 }
 
 extern "C" SF_CUDA_OP(mamba1_decode, sf_mamba1_decode_params) {
   SF_TRY(md_check(ctx, p, err));
   if (p->n_layers == 0) return SF_OK;
-  if (p->dtype == SF_BF16) return md_launch_t<__nv_bfloat16>(ctx, p, err);
-  return md_launch_t<__half>(ctx, p, err);
+  if (p->stream_only) return md_launch_t<__nv_bfloat16, true>(ctx, p, err); /* bf16 only (md_check): a short build */
+  if (p->dtype == SF_BF16) return md_launch_t<__nv_bfloat16, false>(ctx, p, err);
+  return md_launch_t<__half, false>(ctx, p, err);
 }

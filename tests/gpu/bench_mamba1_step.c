@@ -14,11 +14,13 @@
  * first and the last (µs), the time from the first to the last block at
  * each grid barrier, and the waits of the ring's two ends.
  *
- * --inflight and --ahead take comma-separated lists of the stream's tuning
- * (sf_mamba1_decode_params.inflight, l2_ahead; 0: the default); every pair
- * is timed and traced in turn on the same weights.
+ * --inflight, --ahead and --slot take comma-separated lists of the
+ * stream's tuning (sf_mamba1_decode_params.inflight, l2_ahead, slot_bytes;
+ * 0: the default); every combination is timed and traced in turn on the
+ * same weights. --stream-only times each combination a second time with
+ * nothing computed (stream_only): the weight stream's own ceiling.
  *
- * Usage: bench_mamba1_step [--layers N] [--reps N] [--inflight LIST] [--ahead LIST]
+ * Usage: bench_mamba1_step [--layers N] [--reps N] [--inflight LIST] [--ahead LIST] [--slot LIST] [--stream-only]
  * Exit 0 unless a call failed. */
 #include <cuda_runtime_api.h>
 #include <math.h>
@@ -90,7 +92,7 @@ static int int_list(const char *arg, int *v) {
   for (const char *p = arg; *p && n < 16;) {
     char *end;
     const long x = strtol(p, &end, 10);
-    if (end == p || x < 0 || x > 1000 || (*end && *end != ',')) return -1;
+    if (end == p || x < 0 || x > (1 << 20) || (*end && *end != ',')) return -1;
     v[n++] = (int)x;
     p = *end ? end + 1 : end;
   }
@@ -138,14 +140,19 @@ static void trace_step(sf_mamba1_decode_params *p, int layers) {
 }
 
 int main(int argc, char **argv) {
-  int layers = 48, reps = 11, inflight[16] = {0}, ahead[16] = {0}, n_inflight = 1, n_ahead = 1;
+  int layers = 48, reps = 11, inflight[16] = {0}, ahead[16] = {0}, slot[16] = {0}, n_inflight = 1, n_ahead = 1;
+  int n_slot = 1, stream_only = 0;
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--layers") && i + 1 < argc) layers = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--inflight") && i + 1 < argc && (n_inflight = int_list(argv[++i], inflight)) > 0) {
     } else if (!strcmp(argv[i], "--ahead") && i + 1 < argc && (n_ahead = int_list(argv[++i], ahead)) > 0) {
+    } else if (!strcmp(argv[i], "--slot") && i + 1 < argc && (n_slot = int_list(argv[++i], slot)) > 0) {
+    } else if (!strcmp(argv[i], "--stream-only")) {
+      stream_only = 1;
     } else {
-      fprintf(stderr, "usage: bench_mamba1_step [--layers N] [--reps N] [--inflight N,N,..] [--ahead N,N,..]\n");
+      fprintf(stderr, "usage: bench_mamba1_step [--layers N] [--reps N] [--inflight N,N,..] [--ahead N,N,..] "
+                      "[--slot BYTES,..] [--stream-only]\n");
       return 2;
     }
   }
@@ -191,17 +198,20 @@ int main(int argc, char **argv) {
   const double bytes = layers * (weights + states);
   printf("device-to-device copy: %.0f GB/s\n", copy_gbs);
   for (int a = 0; a < n_inflight; a++)
-    for (int b = 0; b < n_ahead; b++) {
-      p.inflight = inflight[a], p.l2_ahead = ahead[b];
-      const float ms = time_op(run_step, &p, reps);
-      printf("\n== inflight %d, l2_ahead %d\n", p.inflight, p.l2_ahead);
-      if (ms > 0)
-        printf("mamba1_decode, %d layers of mamba-1.4b: %.3f ms a step (median of %d), %.1f MB, %.0f GB/s, %.1f %% "
-               "of the copy rate (%.3f ms at it)\n",
-               layers, ms, reps, bytes / 1e6, bytes / (ms * 1e-3) / 1e9, 100.0 * bytes / (ms * 1e-3) / 1e9 / copy_gbs,
-               bytes / (copy_gbs * 1e9) * 1e3);
-      trace_step(&p, layers);
-    }
+    for (int b = 0; b < n_ahead; b++)
+      for (int c = 0; c < n_slot; c++)
+        for (int so = 0; so <= stream_only; so++) {
+          p.inflight = inflight[a], p.l2_ahead = ahead[b], p.slot_bytes = slot[c], p.stream_only = so;
+          const float ms = time_op(run_step, &p, reps);
+          printf("\n== inflight %d, l2_ahead %d, slot_bytes %d%s\n", p.inflight, p.l2_ahead, p.slot_bytes,
+                 so ? ", the stream alone (nothing computed)" : "");
+          if (ms > 0)
+            printf("mamba1_decode, %d layers of mamba-1.4b: %.3f ms a step (median of %d), %.1f MB, %.0f GB/s, "
+                   "%.1f %% of the copy rate (%.3f ms at it)\n",
+                   layers, ms, reps, bytes / 1e6, bytes / (ms * 1e-3) / 1e9,
+                   100.0 * bytes / (ms * 1e-3) / 1e9 / copy_gbs, bytes / (copy_gbs * 1e9) * 1e3);
+          trace_step(&p, layers);
+        }
   bench_end();
   printf("bench_mamba1_step: %d failure(s)\n", n_fail);
   return n_fail ? 1 : 0;

@@ -1223,12 +1223,17 @@ static void md_layer_ref(const md_host *h, sf_dtype dt, int64_t d, int64_t di, i
   free(hn), free(xz), free(xc), free(xd), free(delta), free(y);
 }
 
-/* inflight, ahead: the stream's tuning (sf_mamba1_decode_params), 0 for the defaults. */
+/* The weight stream's tuning (sf_mamba1_decode_params), 0 for the defaults. */
+typedef struct md_tuning {
+  int inflight, ahead, slot_bytes;
+} md_tuning;
+
 static void t_mamba1_decode(sf_dtype dt0, int layers, int64_t d, int64_t di, int N, int R, int W, int biases,
-                            int inflight, int ahead) {
+                            md_tuning tu) {
   const sf_dtype dt = eff(dt0);
-  char shape[128], tuning[48] = "";
-  if (inflight || ahead) snprintf(tuning, sizeof tuning, " inflight %d ahead %d", inflight, ahead);
+  char shape[128], tuning[64] = "";
+  if (tu.inflight || tu.ahead) snprintf(tuning, sizeof tuning, " inflight %d ahead %d", tu.inflight, tu.ahead);
+  if (tu.slot_bytes) snprintf(tuning + strlen(tuning), sizeof tuning - strlen(tuning), " slot %d", tu.slot_bytes);
   snprintf(shape, sizeof shape, "%d layers d %lld di %lld N %d R %d W %d%s%s", layers, (long long)d, (long long)di,
            N, R, W, biases ? " +biases, D" : "", tuning);
   if (!G->mamba1_decode) {
@@ -1269,7 +1274,7 @@ static void t_mamba1_decode(sf_dtype dt0, int layers, int64_t d, int64_t di, int
   }
   sf_mamba1_decode_params p = {.dtype = dt, .n_layers = layers, .d_model = d, .d_inner = di, .d_state = N,
                                .dt_rank = R, .d_conv = W, .eps = 1e-5f, .x = dup_as(x, d, SF_F32), .layers = L,
-                               .inflight = inflight, .l2_ahead = ahead};
+                               .inflight = tu.inflight, .l2_ahead = tu.ahead, .slot_bytes = tu.slot_bytes};
   sf_error e = {0};
   gpu_ok(G->mamba1_decode(&gctx, &p, &e), &e, "mamba1_decode");
   fetch_as(gx, p.x, d, SF_F32);
@@ -1317,6 +1322,15 @@ static void t_mamba1_decode_refusals(void) {
   rc = G->mamba1_decode(&gctx, &p, &e);
   printf("    a layer without weights: %s\n", e.msg);
   row_check("mamba1_decode", "missing weights are SF_ERR_ARG", rc == SF_ERR_ARG && strstr(e.msg, "layer 0"));
+  p.slot_bytes = 100;
+  rc = G->mamba1_decode(&gctx, &p, &e);
+  printf("    slot_bytes 100: %s\n", e.msg);
+  row_check("mamba1_decode", "a ring slot of 100 bytes is SF_ERR_ARG", rc == SF_ERR_ARG && strstr(e.msg, "slot_bytes 100"));
+  p.slot_bytes = 0, p.stream_only = 1, p.dtype = SF_F16;
+  rc = G->mamba1_decode(&gctx, &p, &e);
+  printf("    stream_only in f16: %s\n", e.msg);
+  row_check("mamba1_decode", "stream_only in f16 is SF_ERR_UNSUPPORTED",
+            rc == SF_ERR_UNSUPPORTED && strstr(e.msg, "stream_only"));
 }
 
 /* Mamba-2 inputs as the engine has them: B and C are column slices of one
@@ -1753,11 +1767,17 @@ int main(int argc, char **argv) {
     t_state_update_r(SF_F16, 2, 100, 12, 1, 0, 0, 7);
     /* the whole decode step of Mamba-1 in one kernel: tiny widths (64 rows a
      * ring chunk, most blocks without an x_proj row), f16 with three
-     * layers, and mamba-1.4b's layer shapes */
-    t_mamba1_decode(SF_BF16, 2, 64, 128, 16, 8, 4, 1, 0, 0);
-    t_mamba1_decode(SF_F16, 3, 256, 512, 16, 16, 4, 0, 0, 0);
-    t_mamba1_decode(SF_BF16, 2, 2048, 4096, 16, 128, 4, 1, 0, 0);
-    t_mamba1_decode(SF_BF16, 2, 2048, 4096, 16, 128, 4, 1, 3, 16); /* a throttled stream, L2 ahead of the ring */
+     * layers, and mamba-1.4b's layer shapes; then the ring's other shapes
+     * (a chunk to two warps, to three, to four) */
+    const md_tuning dflt = {0, 0, 0};
+    t_mamba1_decode(SF_BF16, 2, 64, 128, 16, 8, 4, 1, dflt);
+    t_mamba1_decode(SF_F16, 3, 256, 512, 16, 16, 4, 0, dflt);
+    t_mamba1_decode(SF_BF16, 2, 2048, 4096, 16, 128, 4, 1, dflt);
+    t_mamba1_decode(SF_BF16, 2, 2048, 4096, 16, 128, 4, 1, (md_tuning){3, 16, 0}); /* throttled, L2 ahead */
+    t_mamba1_decode(SF_BF16, 2, 2048, 4096, 16, 128, 4, 1, (md_tuning){0, 0, 16384});
+    t_mamba1_decode(SF_BF16, 2, 64, 128, 16, 8, 4, 1, (md_tuning){0, 0, 16384});
+    t_mamba1_decode(SF_F16, 2, 256, 512, 16, 16, 4, 1, (md_tuning){0, 0, 24576});
+    t_mamba1_decode(SF_BF16, 2, 2048, 4096, 16, 128, 4, 0, (md_tuning){0, 0, 32768});
     t_mamba1_decode_refusals();
 
     const int32_t ld2[] = {130, 9}, ld3[] = {64, 3, 257};

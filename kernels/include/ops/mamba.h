@@ -135,9 +135,14 @@ typedef struct sf_mamba1_decode_params {
   uint64_t *trace;                     /* NULL, or (benchmarks) a device buffer of [blocks][n_layers]
                                           [SF_MAMBA1_DECODE_TRACE] times in ns (mamba1_decode.cu) */
   /* Tuning of the weight stream (benchmarks; 0 for the defaults): the ring
-   * slots whose copies may be in flight at once, and how many chunks ahead
-   * of the ring the producer asks L2 for while it waits for a free slot. */
-  int32_t inflight, l2_ahead;
+   * slots whose copies may be in flight at once, how many chunks ahead of
+   * the ring the producer asks L2 for while it waits for a free slot, and
+   * the bytes of a slot (one bulk copy; at least the longest row). */
+  int32_t inflight, l2_ahead, slot_bytes;
+  /* Benchmarks only (bf16): nonzero streams the weights through the ring
+   * and computes nothing (x and the states are left as they were): the
+   * stream's own ceiling. */
+  int32_t stream_only;
 } sf_mamba1_decode_params;
 enum { SF_MAMBA1_DECODE_TRACE = 18 };
 
