@@ -33,8 +33,9 @@
  * so the stream stops for part of every layer; the traced stage times say
  * where. The stream alone (stream_only: the same kernel computing nothing)
  * takes 1.21 ms with 8 KiB copies and 0.85 ms (the copy rate) with 16 KiB
- * ones, but with the arithmetic 16 KiB slots made the step slower (1.49
- * ms): both ends limit it.
+ * ones; with the arithmetic, 16 KiB copies help only when few are in
+ * flight (MD_INFLIGHT_DEFAULT): more bytes in flight slow the grid
+ * barriers.
  *
  * Work split (G blocks, block b): the d_inner channels go to blocks in
  * groups of 8 (every slice 16-byte aligned); block b owns channels
@@ -81,10 +82,13 @@ enum {
   MD_CONSUMERS = MD_WARPS * 32,
   MD_THREADS = MD_CONSUMERS + 64,     /* + the weight producer warp and the operand producer warp */
   MD_BAR = 1,                         /* named barrier of the consumers */
-  MD_SLOT_DEFAULT = 8192,             /* bytes a ring slot (more where a row is longer): one bulk copy.
-                                         The stream alone moves 16 KiB copies at the copy rate and 8 KiB
-                                         ones at 71% of it, but the whole step is faster with 8 KiB
-                                         (1.38 against 1.49 ms: bench/notes-decode.md, session 10) */
+  MD_SLOT_DEFAULT = 16384,            /* bytes a ring slot (more where a row is longer): one bulk copy */
+  MD_INFLIGHT_DEFAULT = 1,            /* slots whose copies may be in flight at once. The stream alone
+                                         moves 16 KiB copies at the copy rate, 8 KiB ones at 71% of it;
+                                         with the arithmetic, the more 16 KiB copies in flight, the
+                                         slower the grid barriers and the step: 1.28 / 1.32 / 1.42 /
+                                         1.48 ms with 1 / 2 / 3 / all 12, against 1.38 for 8 KiB slots
+                                         all in flight (bench/notes-decode.md, session 10) */
   MD_WARP_SHARE = 8192,               /* a slot's bytes a consumer warp: a chunk goes to a group of
                                          slot_bytes / 8 KiB warps */
   MD_MAX_SLOTS = 32,
@@ -847,7 +851,8 @@ static sf_status md_launch(sf_op_ctx *ctx, const sf_mamba1_decode_params *p, sf_
   g->R = p->dt_rank, g->W = p->d_conv, g->slots = slots, g->slot_bytes = slot_bytes, g->eps = p->eps, g->x = p->x;
   g->wpc = wpc, g->groups = groups;
   g->lay = lay, g->trace = p->trace;
-  g->inflight = p->inflight > 0 && p->inflight < slots ? p->inflight : slots;
+  const int inflight = p->inflight > 0 ? p->inflight : MD_INFLIGHT_DEFAULT;
+  g->inflight = inflight < slots ? inflight : slots;
   g->l2_ahead = p->l2_ahead > 0 ? p->l2_ahead : 0;
   char *w = (char *)ws;
   g->ctr = (unsigned *)w;

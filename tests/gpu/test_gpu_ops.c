@@ -1768,14 +1768,14 @@ int main(int argc, char **argv) {
     /* the whole decode step of Mamba-1 in one kernel: tiny widths (64 rows a
      * ring chunk, most blocks without an x_proj row), f16 with three
      * layers, and mamba-1.4b's layer shapes; then the ring's other shapes
-     * (a chunk to two warps, to three, to four) */
+     * (8 KiB slots all in flight: a chunk to one warp; to three, to four) */
     const md_tuning dflt = {0, 0, 0};
     t_mamba1_decode(SF_BF16, 2, 64, 128, 16, 8, 4, 1, dflt);
     t_mamba1_decode(SF_F16, 3, 256, 512, 16, 16, 4, 0, dflt);
     t_mamba1_decode(SF_BF16, 2, 2048, 4096, 16, 128, 4, 1, dflt);
     t_mamba1_decode(SF_BF16, 2, 2048, 4096, 16, 128, 4, 1, (md_tuning){3, 16, 0}); /* throttled, L2 ahead */
-    t_mamba1_decode(SF_BF16, 2, 2048, 4096, 16, 128, 4, 1, (md_tuning){0, 0, 16384});
-    t_mamba1_decode(SF_BF16, 2, 64, 128, 16, 8, 4, 1, (md_tuning){0, 0, 16384});
+    t_mamba1_decode(SF_BF16, 2, 2048, 4096, 16, 128, 4, 1, (md_tuning){32, 0, 8192});
+    t_mamba1_decode(SF_BF16, 2, 64, 128, 16, 8, 4, 1, (md_tuning){32, 0, 8192});
     t_mamba1_decode(SF_F16, 2, 256, 512, 16, 16, 4, 1, (md_tuning){0, 0, 24576});
     t_mamba1_decode(SF_BF16, 2, 2048, 4096, 16, 128, 4, 0, (md_tuning){0, 0, 32768});
     t_mamba1_decode_refusals();

@@ -134,8 +134,9 @@ typedef struct sf_mamba1_decode_params {
   const sf_mamba1_layer_ptrs *layers;  /* n_layers entries (host memory) */
   uint64_t *trace;                     /* NULL, or (benchmarks) a device buffer of [blocks][n_layers]
                                           [SF_MAMBA1_DECODE_TRACE] times in ns (mamba1_decode.cu) */
-  /* Tuning of the weight stream (benchmarks; 0 for the defaults): the ring
-   * slots whose copies may be in flight at once, how many chunks ahead of
+  /* Tuning of the weight stream (benchmarks; 0 for the defaults, tuned on
+   * an H100): the ring slots whose copies may be in flight at once (more
+   * than the ring: all of it), how many chunks ahead of
    * the ring the producer asks L2 for while it waits for a free slot, and
    * the bytes of a slot (one bulk copy; at least the longest row). */
   int32_t inflight, l2_ahead, slot_bytes;
