@@ -26,16 +26,16 @@
  * other blocks wrote this step (L2 hits).
  *
  * Measured on an H100 (bench/notes-decode.md, tests/gpu/bench_mamba1_step):
- * 1.37-1.40 ms a step at mamba-1.4b alone (62% of the copy rate), in the
- * engine (its default at batch 1) 1.50-1.51 ms against 1.67 op by op. The
- * short stages between the products (barriers, the conv, x_proj, the state
- * update: ~14 us a layer) outlast the time the ring takes to fill (~8 us),
- * so the stream stops for part of every layer; the traced stage times say
- * where. The stream alone (stream_only: the same kernel computing nothing)
- * takes 1.21 ms with 8 KiB copies and 0.85 ms (the copy rate) with 16 KiB
- * ones; with the arithmetic, 16 KiB copies help only when few are in
- * flight (MD_INFLIGHT_DEFAULT): more bytes in flight slow the grid
- * barriers.
+ * 1.28 ms a step at mamba-1.4b alone (67% of the copy rate), in the engine
+ * (its default at batch 1) 1.40-1.42 ms against 1.67 op by op. The short
+ * stages between the products (barriers, the conv, x_proj, the state
+ * update: ~14 us a layer) free no slot, so the stream stops for part of
+ * every layer; the traced stage times say where. The stream alone
+ * (stream_only: the same kernel computing nothing) takes 1.21 ms with 8 KiB
+ * copies and 0.85 ms (the copy rate) with 16 KiB ones; with the
+ * arithmetic, 16 KiB copies help only when few are in flight
+ * (MD_INFLIGHT_DEFAULT: with one, the stream alone takes 1.04 ms), because
+ * more bytes in flight slow the grid barriers.
  *
  * Work split (G blocks, block b): the d_inner channels go to blocks in
  * groups of 8 (every slice 16-byte aligned); block b owns channels
@@ -829,11 +829,12 @@ static sf_status md_launch(sf_op_ctx *ctx, const sf_mamba1_decode_params *p, sf_
   if (wpc > MD_WARPS) return unsupported(err, "a ring slot over 96 KiB (a row too long)");
   const int groups = MD_WARPS / wpc;
   int slots = MD_MAX_SLOTS / groups * groups;
-  while (slots >= 2 * groups && md_layout_of(md_shape_of(p, grid, slots, slot_bytes)).total > impl->smem_optin)
+  md_layout lay = md_layout_of(md_shape_of(p, grid, slots, slot_bytes));
+  while (lay.total > impl->smem_optin && slots > 2 * groups) {
     slots -= groups;
-  if (slots < 2 * groups || md_layout_of(md_shape_of(p, grid, slots, slot_bytes)).total > impl->smem_optin)
-    return unsupported(err, "not enough shared memory for the weight ring");
-  const md_layout lay = md_layout_of(md_shape_of(p, grid, slots, slot_bytes));
+    lay = md_layout_of(md_shape_of(p, grid, slots, slot_bytes));
+  }
+  if (lay.total > impl->smem_optin) return unsupported(err, "not enough shared memory for the weight ring");
   auto kernel = mamba1_decode_kernel<T, AW, STREAM>;
   SF_TRY(sf_cuda_smem_optin(ctx, (const void *)kernel, lay.total, "mamba1_decode", err));
   /* a cooperative launch needs every block resident: one an SM */

@@ -17,7 +17,6 @@ typedef struct test_model {
   sf_model m;
 } test_model;
 
-/* A preset (n_layers, n_kv_heads overridden when > 0) with random weights. */
 /* A cpu model of configuration cfg with seeded random weights. */
 static inline void tm_init_cfg(test_model *t, const sf_model_config *cfg, uint64_t seed) {
   sf_error err;
@@ -28,6 +27,7 @@ static inline void tm_init_cfg(test_model *t, const sf_model_config *cfg, uint64
   }
 }
 
+/* A preset (n_layers, n_kv_heads overridden when > 0) with random weights. */
 static inline void tm_init_shape(test_model *t, const char *preset, int32_t layers, int32_t kv_heads,
                                  uint64_t seed) {
   sf_error err;

@@ -136,9 +136,9 @@ typedef struct sf_mamba1_decode_params {
                                           [SF_MAMBA1_DECODE_TRACE] times in ns (mamba1_decode.cu) */
   /* Tuning of the weight stream (benchmarks; 0 for the defaults, tuned on
    * an H100): the ring slots whose copies may be in flight at once (more
-   * than the ring: all of it), how many chunks ahead of
-   * the ring the producer asks L2 for while it waits for a free slot, and
-   * the bytes of a slot (one bulk copy; at least the longest row). */
+   * than the ring: all of it), how many chunks ahead of the ring the
+   * producer asks L2 for while it waits for a free slot, and the bytes of a
+   * slot (one bulk copy; at least the longest row). */
   int32_t inflight, l2_ahead, slot_bytes;
   /* Benchmarks only (bf16): nonzero streams the weights through the ring
    * and computes nothing (x and the states are left as they were): the
